@@ -1,0 +1,1 @@
+"""The public HTTP API: app factory, routes, error translation."""

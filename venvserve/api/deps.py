@@ -1,0 +1,9 @@
+"""Request-scoped access to the one Gateway of the app."""
+
+from fastapi import Request
+
+from ..gateway import Gateway
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gateway

@@ -1,0 +1,49 @@
+"""The models: list (OpenAI shape), one, infer (JSON passthrough), load, unload."""
+
+from fastapi import APIRouter, Body, Depends
+
+from ...errors import BadRequest
+from ...gateway import Gateway
+from ..deps import gateway
+
+router = APIRouter(tags=["models"])
+
+# Keys the gateway alone may set: they name files on the server.
+RESERVED_KEYS = ("images",)
+
+
+@router.get("/v1/models", summary="List models (OpenAI list shape, with venvserve's fields)")
+async def list_models(gw: Gateway = Depends(gateway)):
+    return {"object": "list", "data": [gw.model_entry(spec.id) for spec in gw.catalog]}
+
+
+@router.post("/v1/models/{model_id:path}/infer", summary="Send a JSON object to the model's backend",
+             description="The body is handed to the backend as it is, e.g. for `echo`: "
+                         "`{\"hello\": 1, \"packages\": [\"numpy\"]}`.")
+async def infer(model_id: str, body: dict = Body(..., examples=[{"hello": "world", "packages": ["pip"]}]),
+                gw: Gateway = Depends(gateway)):
+    model_id = gw.resolve_model(model_id)
+    for key in RESERVED_KEYS:
+        if key in body:
+            raise BadRequest(f"`{key}` is set by the gateway from uploaded files; upload them to POST /v1/ocr",
+                             code="reserved_field")
+    return await gw.supervisor.infer(model_id, body)
+
+
+@router.post("/v1/models/{model_id:path}/load", summary="Start the model's workers and wait until ready")
+async def load(model_id: str, gw: Gateway = Depends(gateway)):
+    model_id = gw.resolve_model(model_id)
+    workers = await gw.supervisor.load(model_id)
+    return {"model": model_id, "state": "loaded", "pids": [w.pid for w in workers]}
+
+
+@router.post("/v1/models/{model_id:path}/unload", summary="Stop the model's workers (after in-flight work)")
+async def unload(model_id: str, gw: Gateway = Depends(gateway)):
+    model_id = gw.resolve_model(model_id)
+    stopped = await gw.supervisor.unload(model_id)
+    return {"model": model_id, "state": "unloaded", "stopped_workers": stopped}
+
+
+@router.get("/v1/models/{model_id:path}", summary="One model")
+async def get_model(model_id: str, gw: Gateway = Depends(gateway)):
+    return gw.model_entry(model_id)

@@ -1,0 +1,102 @@
+"""The catalog: models.json → validated model specs.
+
+An invalid file stops start-up with one message naming the file, the model
+id and the field, so the operator can fix it without reading a traceback.
+"""
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .names import is_env_name, is_model_id
+
+
+class CatalogError(Exception):
+    pass
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    task: Literal["ocr", "generic"] = "ocr"
+    architecture: str
+    python_env: str | None = None
+    python: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    device: Literal["cpu", "cuda"] = "cpu"
+    memory_mb: int = Field(0, ge=0)
+    gpu_memory_mb: int = Field(0, ge=0)
+    replicas: int = Field(1, ge=1, le=64)
+    max_concurrency: int = Field(1, ge=1, le=1024)
+    max_queue: int | None = Field(None, ge=0)
+    idle_timeout_s: float | None = Field(None, ge=0)
+    description: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not is_model_id(value):
+            raise ValueError("letters, digits, '._-' and '/' between segments; no '..'")
+        return value
+
+    @field_validator("python_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not is_env_name(value):
+            raise ValueError("an env name is letters, digits and '._-', no '/' or '..'")
+        return value
+
+    @field_validator("architecture")
+    @classmethod
+    def _arch(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class Catalog:
+    """The models of one catalog file, in file order (the first is the default)."""
+
+    def __init__(self, models: list[ModelSpec], path: Path | None = None, default: str | None = None):
+        self.path = path
+        self.models = {m.id: m for m in models}
+        self.default = default or (models[0].id if models else None)
+        if self.default and self.default not in self.models:
+            raise CatalogError(f"default model {self.default!r} is not in {path}")
+
+    def get(self, model_id: str) -> ModelSpec | None:
+        return self.models.get(model_id)
+
+    def __iter__(self):
+        return iter(self.models.values())
+
+    def __len__(self):
+        return len(self.models)
+
+
+def load_catalog(path: Path, default: str | None = None) -> Catalog:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: catalog file not found (pass --catalog PATH)") from None
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(raw, list):
+        raise CatalogError(f"{path}: the catalog must be a JSON array of model objects")
+    models, seen = [], set()
+    for index, entry in enumerate(raw):
+        label = entry.get("id", f"#{index}") if isinstance(entry, dict) else f"#{index}"
+        try:
+            spec = ModelSpec.model_validate(entry)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(entry)"
+            raise CatalogError(f"{path}: model {label!r}, field {where!r}: {first['msg']}") from None
+        if spec.id in seen:
+            raise CatalogError(f"{path}: model {spec.id!r}, field 'id': duplicate id")
+        seen.add(spec.id)
+        models.append(spec)
+    return Catalog(models, Path(path), default)

@@ -1,0 +1,52 @@
+"""An env template (``envs/NAME/``) and its identity: the hash of its files."""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+IGNORED = {"__pycache__", ".venv", ".git"}
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    path: Path
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted(
+            p for p in self.path.rglob("*")
+            if p.is_file() and not IGNORED.intersection(p.relative_to(self.path).parts)
+        )
+
+    def fingerprint(self) -> str:
+        """Changes whenever any template file changes (content or name)."""
+        digest = hashlib.sha256()
+        for file in self.files:
+            digest.update(str(file.relative_to(self.path)).encode() + b"\0")
+            digest.update(file.read_bytes() + b"\0")
+        return digest.hexdigest()[:16]
+
+    @property
+    def has_lock(self) -> bool:
+        return (self.path / "uv.lock").is_file()
+
+    @property
+    def post_install(self) -> Path | None:
+        script = self.path / "post_install.sh"
+        return script if script.is_file() else None
+
+    def requires_python(self) -> str | None:
+        import tomllib
+
+        try:
+            data = tomllib.loads((self.path / "pyproject.toml").read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            return None
+        return data.get("project", {}).get("requires-python")
+
+    def pinned_python(self) -> str | None:
+        pin = self.path / ".python-version"
+        if not pin.is_file():
+            return None
+        return pin.read_text().strip() or None

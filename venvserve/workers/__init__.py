@@ -1,0 +1,1 @@
+"""Process supervision: one worker process per model replica."""

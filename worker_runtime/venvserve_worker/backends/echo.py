@@ -1,0 +1,74 @@
+"""A diagnostic backend: answers what it was sent, plus facts about its process.
+
+It runs in any env (it needs nothing but the stdlib), so a catalog entry with
+``architecture: echo`` and some ``python_env`` probes that env. Its knobs make
+the failure modes the supervisor must survive reproducible:
+
+load options: ``fail_load`` (raise in load), ``load_s`` (slow load),
+``allocate_mb`` (hold that much resident memory).
+request keys: ``sleep_s``, ``hang`` (sleep for ever), ``crash`` (exit at once),
+``raise`` (raise an exception), ``packages`` (report their versions).
+"""
+
+import os
+import sys
+import time
+
+from .base import BackendError
+
+
+def package_versions(names):
+    from importlib import metadata
+
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+class EchoBackend:
+    def load(self, options):
+        if options.get("fail_load"):
+            raise RuntimeError("echo: fail_load was set: %s" % options["fail_load"])
+        time.sleep(float(options.get("load_s", 0)))
+        mb = int(options.get("allocate_mb", 0))
+        # bytearray pages are touched when created, so they count in RSS.
+        self.ballast = bytearray(b"\1" * (mb * 1024 * 1024)) if mb else b""
+
+    def infer(self, request):
+        if request.get("crash"):
+            sys.stderr.write("echo: crashing as asked\n")
+            sys.stderr.flush()
+            os._exit(int(request.get("exit_code", 70)))
+        if request.get("raise"):
+            raise RuntimeError("echo: raising as asked: %s" % request["raise"])
+        if request.get("hang"):
+            while True:
+                time.sleep(3600)
+        if request.get("sleep_s"):
+            time.sleep(float(request["sleep_s"]))
+        if request.get("task") == "ocr":
+            return self.ocr(request)
+        answer = dict(request)
+        answer["pid"] = os.getpid()
+        answer["python"] = {"version": "%d.%d.%d" % sys.version_info[:3], "executable": sys.executable}
+        if isinstance(request.get("packages"), list):
+            answer["packages"] = package_versions(request["packages"])
+        return answer
+
+    def ocr(self, request):
+        # Reads only each page's size: the gateway's own cost, without a model's.
+        pages = []
+        for number, path in enumerate(request.get("images") or [], start=1):
+            try:
+                size = os.path.getsize(path)
+            except OSError as exc:
+                raise BackendError("invalid_input", "cannot read page %d: %s" % (number, exc))
+            pages.append({"page": number, "text": "%d bytes" % size})
+        return {"pages": pages}
+
+    def info(self):
+        return {}
