@@ -1,6 +1,5 @@
 """The `venvserve` command line."""
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -65,10 +64,5 @@ def serve(
                 loop="auto", http="auto")
 
 
-def main():  # pragma: no cover
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app()

@@ -1,0 +1,171 @@
+"""Shared fixtures: real servers in subprocesses, real envs built once, rendered images.
+
+The OCR envs are built once per test session into one data dir (under a file
+lock, so parallel sessions share the build); tests that need a pristine data
+dir make their own.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+ARTIFACTS = ROOT / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`venvserve serve` in a subprocess, on loopback, with its own catalog and data dir."""
+
+    def __init__(self, proc: subprocess.Popen, url: str, data_dir: Path, log: Path):
+        self.proc = proc
+        self.url = url
+        self.data_dir = data_dir
+        self.log = log
+        self.client = httpx.Client(base_url=url, timeout=120)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def workers(self) -> list[dict]:
+        return self.client.get("/v1/status").json()["workers"]
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(tmp: Path, catalog: list[dict] | Path | None = None, data_dir: Path | None = None,
+                 args: tuple = (), env: dict | None = None, envs_dir: Path | None = None) -> Server:
+    tmp.mkdir(parents=True, exist_ok=True)
+    if isinstance(catalog, list):
+        path = tmp / "models.json"
+        path.write_text(json.dumps(catalog))
+        catalog = path
+    catalog = catalog or ROOT / "models.json"
+    data_dir = data_dir or tmp / "data"
+    port = free_port()
+    log = tmp / f"server-{port}.log"
+    cmd = [sys.executable, "-m", "venvserve.cli", "serve", "--port", str(port), "--catalog", str(catalog),
+           "--data-dir", str(data_dir), "--envs-dir", str(envs_dir or ROOT / "envs"), *args]
+    proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=tmp,
+                            env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return Server(proc, url, data_dir, log)
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"server did not start within 30s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    servers = []
+
+    def make(catalog=None, **kwargs) -> Server:
+        server = start_server(tmp_path / f"s{len(servers)}", catalog, **kwargs)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir(tmp_path_factory) -> Path:
+    """One data dir for the session: each OCR env is built once and reused."""
+    return tmp_path_factory.getbasetemp() / "shared-data"
+
+
+@pytest.fixture(scope="session")
+def ocr_server(tmp_path_factory, shared_data_dir):
+    """The default catalog, served for the whole session (envs built on first use)."""
+    server = start_server(tmp_path_factory.mktemp("ocr-server"), data_dir=shared_data_dir)
+    yield server
+    server.stop()
+
+
+def render_lines(lines: list[str], size: int = 40, path: Path | None = None, fmt: str = "PNG",
+                 width: int | None = None):
+    """Black text on white, one line per entry, in DejaVu Sans."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(FONT, size)
+    widths = [font.getbbox(line)[2] for line in lines]
+    w = width or max(widths) + 2 * size
+    h = int(len(lines) * size * 1.8 + 2 * size)
+    image = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((size, size + i * size * 1.8), line, fill="black", font=font)
+    if path:
+        image.save(path, format=fmt)
+    return image
+
+
+def cer(expected: str, got: str) -> float:
+    """Character error rate: Levenshtein distance over the expected length."""
+    a, b = expected, got
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1] / max(1, len(a))
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
+    """Poll ``predicate`` until it returns a truthy value; bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it holds no memory.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
