@@ -56,6 +56,24 @@ class EnvStatus:
         return venvinfo.python_of(self.path) if self.path else None
 
 
+def die_with_parent() -> None:
+    """In the child before exec: a build must not outlive the gateway (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _kill_group(pgid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def uv_binary() -> str:
     try:
         from uv import find_uv_bin
@@ -154,7 +172,7 @@ class EnvManager:
 
     def build_count(self, name: str) -> int:
         return sum(1 for line in venvinfo.tail(self._dir(name) / "install.log", 100000)
-                   if line.startswith("=== build "))
+                   if line.startswith("=== build ") and " started " in line)
 
     # -- building -----------------------------------------------------------
 
@@ -243,26 +261,38 @@ class EnvManager:
         return env
 
     async def _run(self, name: str, cmd: list[str], env: dict, logfile: Path, cwd=None) -> tuple[bool, str]:
+        # Its own process group, so that whatever the step started dies with it.
         proc = await asyncio.create_subprocess_exec(
             *cmd, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        last = ""
-        try:
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=die_with_parent, start_new_session=True)
+        last = [""]
+
+        async def pump():
             with open(logfile, "a") as out:
                 async for raw in proc.stdout:
                     line = raw.decode("utf-8", "replace").rstrip()
                     out.write(line + "\n")
                     out.flush()
                     if line:
-                        last = line
+                        last[0] = line
                         log.info("env %s: %s", name, line)
                         self._publish(name, line)
+
+        reader = asyncio.ensure_future(pump())
+        try:
             code = await proc.wait()
         except asyncio.CancelledError:
-            proc.kill()
+            _kill_group(proc.pid)
             await proc.wait()
             raise
-        return code == 0, (f"`{' '.join(cmd[:2])}` exited {code}: {last}" if code else "")
+        finally:
+            _kill_group(proc.pid)
+            try:
+                await asyncio.wait_for(reader, 5)
+            except asyncio.TimeoutError:
+                reader.cancel()
+        return code == 0, (f"`{' '.join(cmd[:2])}` exited {code}: {last[0]}" if code else "")
 
     def _publish(self, name: str, line: str) -> None:
         for queue in self.listeners.get(name, []):
