@@ -1,28 +1,121 @@
-"""The `venvserve` command line."""
+"""The `venvserve` command line: serve, ocr, envs, models, doctor.
 
+Output follows uv's manners (see console.py): data on stdout, progress and
+errors on stderr, ``error:`` then ``hint:``, exit code 1 on error.
+"""
+
+import asyncio
+import contextlib
+import difflib
+import enum
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
+from . import console
 from .settings import Settings
 
 app = typer.Typer(help="Serve many AI models, each in its own Python environment, behind one HTTP API.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+envs_app = typer.Typer(help="Build, list, lock and remove the models' Python environments.",
+                       no_args_is_help=True)
+models_app = typer.Typer(help="The models of the catalog.", no_args_is_help=True)
+app.add_typer(envs_app, name="envs")
+app.add_typer(models_app, name="models")
+
+# Options every command takes: where the catalog, the env templates and the data live.
+CatalogOpt = Annotated[Optional[Path], typer.Option(
+    help="models.json (env: VENVSERVE_CATALOG; default: the project's)", show_default=False)]
+EnvsDirOpt = Annotated[Optional[Path], typer.Option(
+    help="env templates (env: VENVSERVE_ENVS_DIR; default: envs/ beside the catalog)", show_default=False)]
+DataDirOpt = Annotated[Optional[Path], typer.Option(
+    help="built envs, caches, spool (env: VENVSERVE_DATA_DIR)", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+# Errors about one input file: a multi-file run reports them and goes on.
+FILE_ERRORS = {"empty_file", "unsupported_media_type", "invalid_image", "invalid_pdf", "too_many_pages",
+               "file_too_large"}
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    markdown = "markdown"
 
 
 @app.callback()
-def _root():
+def _root(ctx: typer.Context,
+          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="also show info logs on stderr")] = False):
     """Serve many AI models, each in its own Python environment, behind one HTTP API."""
+    if ctx.invoked_subcommand == "serve":
+        return  # the server sets up its own logging (--log-level, --log-format)
+    console.capture_logs(verbose)
+    if not verbose:
+        # The CLI reports env builds itself (with the uv log on failure).
+        import logging
 
+        logging.getLogger("venvserve.envs").setLevel(logging.CRITICAL)
+
+
+# -- errors -------------------------------------------------------------------
+
+def fail(message: str, hint: str | None = None, detail=(), detail_title: str = "") -> typer.Exit:
+    console.error(message, hint, detail, detail_title)
+    return typer.Exit(1)
+
+
+CLI_HINTS = {
+    "model_failed": "fix the cause shown above, then run the command again",
+    "wrong_task": "pick an OCR model: `venvserve models list` shows each model's task",
+    "server_unreachable": None,  # the error's own hint
+}
+
+
+@contextlib.contextmanager
+def reported():
+    """Turn the library's errors into ``error: ... / hint: ...`` and exit code 1."""
+    from .catalog import CatalogError
+    from .errors import VenvserveError
+
+    try:
+        yield
+    except VenvserveError as exc:
+        hint = CLI_HINTS.get(exc.code, exc.hint) or exc.hint
+        raise fail(exc.message, hint) from None
+    except CatalogError as exc:
+        raise fail(str(exc), "fix the file, or pass --catalog PATH") from None
+    except OSError as exc:  # an unwritable data dir, a file that vanished...
+        raise fail(str(exc), "`venvserve doctor` checks the data dir and the tools") from None
+    except KeyboardInterrupt:
+        console.err().print("Interrupted")
+        raise typer.Exit(130) from None
+
+
+def settings_for(catalog, envs_dir, data_dir, **more) -> Settings:
+    return Settings.load(catalog=catalog, envs_dir=envs_dir, data_dir=data_dir, **more)
+
+
+def env_manager(settings: Settings):
+    from .envs import EnvManager
+
+    return EnvManager(settings.templates_dir, settings.data_dir)
+
+
+# -- serve --------------------------------------------------------------------
 
 @app.command()
 def serve(
-    host: Optional[str] = typer.Option(None, help="bind address [default: 127.0.0.1]"),
-    port: Optional[int] = typer.Option(None, help="port [default: 8000]"),
-    catalog: Optional[Path] = typer.Option(None, help="models.json [default: the project's]"),
-    envs_dir: Optional[Path] = typer.Option(None, help="env templates [default: envs/ beside the catalog]"),
-    data_dir: Optional[Path] = typer.Option(None, help="envs, caches, spool [env: VENVSERVE_DATA_DIR]"),
+    host: Optional[str] = typer.Option(None, help="bind address (default: 127.0.0.1)"),
+    port: Optional[int] = typer.Option(None, help="port (default: 8000)"),
+    catalog: CatalogOpt = None,
+    envs_dir: EnvsDirOpt = None,
+    data_dir: DataDirOpt = None,
     max_loaded_models: Optional[int] = typer.Option(None, help="models resident at once (0 = no limit)"),
     memory_budget_mb: Optional[int] = typer.Option(None, help="RAM budget for workers (0 = no limit)"),
     gpu_memory_budget_mb: Optional[int] = typer.Option(None, help="VRAM budget (-1 = the GPUs' total)"),
@@ -37,14 +130,12 @@ def serve(
     admin_key: Optional[str] = typer.Option(None, help="key for env builds, load and unload"),
 ):
     """Start the HTTP server."""
-    import uvicorn
-
-    from . import logs
+    from . import httpserver, logs
     from .api.app import create_app
     from .catalog import CatalogError
 
-    settings = Settings.load(
-        host=host, port=port, catalog=catalog, envs_dir=envs_dir, data_dir=data_dir,
+    settings = settings_for(
+        catalog, envs_dir, data_dir, host=host, port=port,
         max_loaded_models=max_loaded_models, memory_budget_mb=memory_budget_mb,
         gpu_memory_budget_mb=gpu_memory_budget_mb, max_queue=max_queue, idle_timeout_s=idle_timeout_s,
         request_timeout_s=request_timeout_s, max_upload_mb=max_upload_mb,
@@ -54,15 +145,472 @@ def serve(
     try:
         application = create_app(settings)
     except CatalogError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        console.error(str(exc), "fix the file, or pass --catalog PATH")
         raise typer.Exit(2)
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
-        typer.echo(f"warning: listening on {settings.host} without --api-key: anyone who can reach "
-                   "this port can use every model", err=True)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, timeout_graceful_shutdown=int(settings.stop_grace_s),
-                loop="auto", http="auto")
+        console.warning(f"listening on {settings.host} without --api-key: anyone who can reach "
+                        "this port can use every model")
+    httpserver.run(application, settings)
+
+
+# -- ocr ----------------------------------------------------------------------
+
+@app.command()
+def ocr(
+    files: Annotated[list[Path], typer.Argument(help="images (PNG, JPEG, WebP, TIFF, BMP) or PDFs",
+                                                show_default=False)],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="model id (default: the catalog's first)",
+                                                 show_default=False)] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text or markdown")] = Format.text,
+    server: Annotated[Optional[str], typer.Option(
+        envvar="VENVSERVE_URL", show_default=False,
+        help="OCR through this server (default: http://127.0.0.1:PORT when one answers)")] = None,
+    local: Annotated[bool, typer.Option("--local", help="never use a server: run the model in this process")] = False,
+    api_key: Annotated[Optional[str], typer.Option(help="the server's API key (env: VENVSERVE_API_KEY)",
+                                                   show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per file (JSON Lines)")] = False,
+    catalog: CatalogOpt = None,
+    envs_dir: EnvsDirOpt = None,
+    data_dir: DataDirOpt = None,
+):
+    """OCR images and PDFs: text on stdout, progress on stderr.
+
+    Through a running server when one answers (--server, VENVSERVE_URL, or the
+    default address); otherwise in this process: the model's env is built if
+    needed and its worker started for this run. --catalog, --envs-dir or
+    --data-dir imply an in-process run.
+    """
+    with reported():
+        for path in files:
+            if not path.is_file():
+                what = "is a directory" if path.is_dir() else "does not exist"
+                raise fail(f"{path} {what}", "pass image or PDF files")
+        settings = settings_for(catalog, envs_dir, data_dir, api_key=api_key)
+        if server and local:
+            raise fail("--server and --local exclude each other", "pick one")
+        remote = _find_server(settings, server, local or any((catalog, envs_dir, data_dir)))
+        printer = _OcrPrinter(files, as_json)
+        started = time.monotonic()
+        if remote is not None:
+            _ocr_remote(remote, files, model, fmt.value, printer)
+        else:
+            asyncio.run(_ocr_local(settings, files, model, fmt.value, printer))
+        printer.summary(time.monotonic() - started)
+    if printer.failures:
+        raise typer.Exit(1)
+
+
+def _find_server(settings: Settings, url: str | None, local: bool):
+    from .remote import RemoteServer
+
+    if url:
+        return RemoteServer(url, settings.api_key)
+    if local:
+        return None
+    candidate = RemoteServer(f"http://127.0.0.1:{settings.port}", settings.api_key)
+    if candidate.healthy():
+        console.progress(f"Using the server at {candidate.url} (--local to run the model here)")
+        return candidate
+    return None
+
+
+class _OcrPrinter:
+    """Each file's text on stdout (with a ``==> FILE <==`` header when several),
+    a progress line per file on stderr, a summary at the end."""
+
+    def __init__(self, files: list[Path], as_json: bool):
+        self.many = len(files) > 1
+        self.as_json = as_json
+        self.done = 0
+        self.pages = 0
+        self.failures = 0
+        self.printed = False
+
+    def result(self, path: Path, result: dict, seconds: float) -> None:
+        pages = len(result.get("pages") or [None])
+        self.done += 1
+        self.pages += pages
+        console.progress(f"OCR'd {console.plural(pages, 'page')} of {path} with {result.get('model')} "
+                         f"in {console.duration(seconds)}")
+        if self.as_json:
+            console.write(json.dumps({"file": str(path), **result}, ensure_ascii=False))
+            return
+        if self.many:
+            console.write(("\n" if self.printed else "") + f"==> {path} <==")
+        console.write(result.get("text", ""))
+        self.printed = True
+
+    def failed(self, path: Path, exc) -> None:
+        self.failures += 1
+        console.error(f"{path}: {exc.message}", exc.hint)
+
+    def summary(self, seconds: float) -> None:
+        if self.many:
+            failed = f", {self.failures} failed" if self.failures else ""
+            console.progress(f"OCR'd {console.plural(self.done, 'file')} ({console.plural(self.pages, 'page')}) "
+                             f"in {console.duration(seconds)}{failed}")
+
+
+def _ocr_remote(remote, files: list[Path], model: str | None, fmt: str, printer: _OcrPrinter) -> None:
+    from .errors import VenvserveError
+
+    for path in files:
+        t0 = time.monotonic()
+        try:
+            with console.spinner(f"OCR {path} on {remote.url}"):
+                result = remote.ocr(path, model, fmt)
+        except VenvserveError as exc:
+            if exc.code not in FILE_ERRORS:
+                raise
+            printer.failed(path, exc)
+            continue
+        printer.result(path, result, time.monotonic() - t0)
+
+
+async def _ocr_local(settings: Settings, files: list[Path], model: str | None, fmt: str,
+                     printer: _OcrPrinter) -> None:
+    from . import availability
+    from .errors import Unavailable, VenvserveError
+    from .gateway import Gateway
+
+    gw = Gateway(settings)
+    model_id = _resolve_model(gw, model)
+    spec = gw.catalog.get(model_id)
+    ok, reason = availability.check(spec, gw.envs)
+    if not ok:
+        cause, _, hint = reason.partition("; ")
+        raise Unavailable(f"model {model_id!r} is not available: {cause}", code="model_unavailable",
+                          hint=hint or "`venvserve doctor` checks what this machine has")
+    await gw.start()
+    try:
+        if spec.python_env:
+            await build_env(gw.envs, spec.python_env)
+        t0 = time.monotonic()
+        with console.spinner(f"Loading model {model_id}"):
+            workers = await gw.supervisor.load(model_id)
+        pids = ", ".join(str(w.pid) for w in workers)
+        console.progress(f"Loaded model {model_id} in {console.duration(time.monotonic() - t0)} "
+                         f"(worker pid {pids})")
+        for path in files:
+            t0 = time.monotonic()
+            work_dir = gw.new_request_dir()
+            try:
+                spooled = _spool(path, work_dir)
+                with console.spinner(f"OCR {path}"):
+                    result = await gw.ocr(spooled, spooled.stat().st_size, model_id, fmt, work_dir=work_dir)
+            except VenvserveError as exc:
+                if exc.code not in FILE_ERRORS:
+                    raise
+                printer.failed(path, exc)
+                continue
+            finally:
+                shutil.rmtree(work_dir, ignore_errors=True)
+            printer.result(path, result, time.monotonic() - t0)
+    finally:
+        await gw.stop()
+
+
+def _resolve_model(gw, model: str | None) -> str:
+    from .errors import NotFound
+
+    try:
+        return gw.resolve_model(model)
+    except NotFound:
+        ids = [m.id for m in gw.catalog]
+        close = difflib.get_close_matches(model or "", ids, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        raise NotFound(f"unknown model {model!r} in {gw.catalog.path}", code="model_not_found",
+                       hint=f"{guess}`venvserve models list` shows the models ({', '.join(ids)})") from None
+
+
+def _spool(path: Path, work_dir: Path) -> Path:
+    """Put the file where workers may read it (the spool): a hard link, else a copy."""
+    target = work_dir / ("input" + "".join(path.suffixes[-1:]))
+    try:
+        os.link(path, target)
+    except OSError:
+        shutil.copyfile(path, target)
+    return target
+
+
+# -- envs ---------------------------------------------------------------------
+
+async def build_env(envs, name: str):
+    """Make env ``name`` ready, with a spinner showing uv's latest line; a line when built."""
+    from .envs import EnvState
+
+    status = envs.status(name)
+    if status.state in (EnvState.READY, EnvState.EXTERNAL):
+        return status
+    waiting = status.state is EnvState.INSTALLING
+    verb = "Rebuilding" if status.state is EnvState.OUTDATED else "Building"
+    lines: asyncio.Queue = asyncio.Queue()
+    envs.listeners.setdefault(name, []).append(lines)
+    t0 = time.monotonic()
+    try:
+        first = f"Waiting for another process building env {name}" if waiting else f"{verb} env {name}"
+        with console.spinner(first) as spin:
+            async def follow():
+                while True:
+                    spin.update(f"{verb} env {name}: {(await lines.get()).strip()}")
+
+            follower = asyncio.create_task(follow())
+            try:
+                status = await envs.ensure(name)
+            finally:
+                follower.cancel()
+    finally:
+        envs.listeners[name].remove(lines)
+    took = console.duration(time.monotonic() - t0)
+    python = status.path and _python_version(status.path)
+    suffix = f" (Python {python})" if python else ""
+    if waiting:
+        console.progress(f"Waited {took} for env {name}, built by another process{suffix}")
+    else:
+        console.progress(f"Built env {name} in {took}{suffix}")
+    return status
+
+
+def _python_version(venv: Path) -> str | None:
+    from .envs import venvinfo
+
+    return venvinfo.python_version(venv)
+
+
+def _build_log_tail(envs, name: str, lines: int = 15) -> list[str]:
+    """The last lines of the latest build in ``install.log``."""
+    from .envs import venvinfo
+
+    tail = venvinfo.tail(envs.root / name / "install.log", 400)
+    starts = [i for i, line in enumerate(tail) if line.startswith("=== build ") and " started " in line]
+    latest = tail[starts[-1] + 1:] if starts else tail
+    return latest[-lines:]
+
+
+def _report_build_failure(envs, name: str, exc) -> None:
+    tail = _build_log_tail(envs, name)
+    log = envs.root / name / "install.log"
+    hint = f"the whole log is in {log}" if tail else exc.hint
+    message = exc.message.split(": `")[0] if tail else exc.message
+    console.error(message, hint, tail, "uv log" if tail else "")
+
+
+def _env_names(envs, settings: Settings) -> list[str]:
+    from .catalog import CatalogError, load_catalog
+
+    names = set(envs.names())
+    with contextlib.suppress(CatalogError):
+        catalog = load_catalog(settings.catalog, settings.default_model)
+        names.update(m.python_env for m in catalog if m.python_env and envs.external(m.python_env))
+    return sorted(names)
+
+
+@envs_app.command("list")
+def envs_list(catalog: CatalogOpt = None, envs_dir: EnvsDirOpt = None, data_dir: DataDirOpt = None,
+              as_json: JsonOpt = False):
+    """Every env: status, Python, size on disk, path."""
+    from .envs import venvinfo
+
+    with reported():
+        settings = settings_for(catalog, envs_dir, data_dir)
+        envs = env_manager(settings)
+        entries = []
+        for name in _env_names(envs, settings):
+            entry = envs.describe(name)
+            entry["size_bytes"] = venvinfo.size_bytes(Path(entry["path"])) if entry["path"] else None
+            entries.append(entry)
+        if as_json:
+            console.write(json.dumps(entries, indent=2))
+            return
+        if not entries:
+            console.warning(f"no env templates in {settings.templates_dir}")
+            return
+        rows = [[e["name"], e["status"], e.get("python_version") or e.get("requires_python") or "-",
+                 console.size(e["size_bytes"]), e["path"] or "-"] for e in entries]
+        console.table(["name", "status", "python", "size", "path"], rows)
+
+
+@envs_app.command("install")
+def envs_install(
+    names: Annotated[Optional[list[str]], typer.Argument(help="env names", show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every env template")] = False,
+    catalog: CatalogOpt = None, envs_dir: EnvsDirOpt = None, data_dir: DataDirOpt = None,
+):
+    """Build envs with uv (no-op for a ready one); the uv log on failure."""
+    with reported():
+        settings = settings_for(catalog, envs_dir, data_dir)
+        envs = env_manager(settings)
+        if all_ and names:
+            raise fail("give env names or --all, not both")
+        if all_:
+            names = envs.names()
+            if not names:
+                raise fail(f"no env templates in {settings.templates_dir}", "pass --envs-dir DIR")
+        if not names:
+            raise fail("which env?", "`venvserve envs install NAME`, or --all; `venvserve envs list` shows them")
+        for name in names:
+            envs.template(name)  # unknown names fail before anything is built
+        failed = asyncio.run(_install(envs, names))
+    if failed:
+        raise typer.Exit(1)
+
+
+async def _install(envs, names: list[str]) -> int:
+    from .envs import EnvState
+    from .errors import EnvBuildFailed
+
+    t0, failed, built = time.monotonic(), 0, 0
+    for name in names:
+        try:
+            before = envs.status(name).state
+            status = await build_env(envs, name)
+        except EnvBuildFailed as exc:
+            _report_build_failure(envs, name, exc)
+            failed += 1
+            continue
+        if before in (EnvState.READY, EnvState.EXTERNAL):
+            console.progress(f"Env {name} is already {status.state.value} ({status.path})")
+        else:
+            built += 1
+    if len(names) > 1:
+        failures = f", {failed} failed" if failed else ""
+        console.progress(f"Installed {console.plural(built, 'env')} in "
+                         f"{console.duration(time.monotonic() - t0)}{failures}")
+    return failed
+
+
+@envs_app.command("remove")
+def envs_remove(name: Annotated[str, typer.Argument(help="env name", show_default=False)],
+                catalog: CatalogOpt = None, envs_dir: EnvsDirOpt = None, data_dir: DataDirOpt = None):
+    """Delete an env's builds (refused while a process runs from it)."""
+    from .envs import EnvState, venvinfo
+
+    with reported():
+        settings = settings_for(catalog, envs_dir, data_dir)
+        envs = env_manager(settings)
+        status = envs.status(name)
+        if status.state is EnvState.EXTERNAL:
+            raise fail(f"env {name!r} is the hand-made {status.path}; venvserve does not manage it",
+                       f"delete {status.path} yourself if you no longer need it")
+        base = envs.root / name
+        builds = [p for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
+        if not builds and status.state is not EnvState.FAILED:
+            raise fail(f"env {name!r} is not installed", "`venvserve envs list` shows the installed envs")
+        users = _processes_using(base)
+        if users:
+            raise fail(f"env {name!r} is in use by {console.plural(len(users), 'process', 'processes')} "
+                       f"(pid {', '.join(map(str, users))})",
+                       "stop the server, or unload the models of this env, then remove it")
+        freed = venvinfo.size_bytes(base)
+        asyncio.run(envs.remove(name))
+        console.progress(f"Removed env {name} ({console.size(freed)}) from {base}")
+
+
+def _processes_using(base: Path) -> list[int]:
+    """Pids whose program runs from under ``base`` (Linux /proc; [] elsewhere)."""
+    prefix = str(base.resolve()) + os.sep
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
+            continue
+        if argv0 and os.path.abspath(argv0).startswith(prefix):
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+@envs_app.command("lock")
+def envs_lock(name: Annotated[str, typer.Argument(help="env name", show_default=False)],
+              catalog: CatalogOpt = None, envs_dir: EnvsDirOpt = None, data_dir: DataDirOpt = None):
+    """Write the template's uv.lock (`uv lock --project envs/NAME`)."""
+    from .envs.manager import uv_binary
+
+    with reported():
+        settings = settings_for(catalog, envs_dir, data_dir)
+        template = env_manager(settings).template(name)
+        lockfile = template.path / "uv.lock"
+        before = lockfile.read_bytes() if lockfile.exists() else None
+        t0 = time.monotonic()
+        code = subprocess.call([uv_binary(), "lock", "--project", str(template.path)],
+                               stdin=subprocess.DEVNULL, stdout=sys.stderr)
+        if code != 0:
+            raise fail(f"`uv lock` failed for env {name!r} (exit {code}); uv's message is above",
+                       f"fix the dependencies in {template.path / 'pyproject.toml'}")
+        took = console.duration(time.monotonic() - t0)
+        if lockfile.read_bytes() == before:
+            console.progress(f"Checked the lock of env {name} in {took}: {lockfile} is up to date")
+        else:
+            console.progress(f"Wrote {lockfile} in {took}")
+            console.progress(f"Commit it; `venvserve envs install {name}` builds the env from it")
+
+
+# -- models -------------------------------------------------------------------
+
+@models_app.command("list")
+def models_list(catalog: CatalogOpt = None, envs_dir: EnvsDirOpt = None, data_dir: DataDirOpt = None,
+                as_json: JsonOpt = False):
+    """Every model: architecture, env and its status, available or why not."""
+    from . import availability
+    from .catalog import load_catalog
+
+    with reported():
+        settings = settings_for(catalog, envs_dir, data_dir)
+        models = load_catalog(settings.catalog, settings.default_model)
+        envs = env_manager(settings)
+        entries = []
+        for spec in models:
+            ok, reason = availability.check(spec, envs)
+            env_status = None
+            if spec.python_env and ok:
+                env_status = envs.status(spec.python_env).state.value
+            env = spec.python_env or (f"python {spec.python}" if spec.python else "(gateway)")
+            entries.append({"id": spec.id, "task": spec.task, "architecture": spec.architecture, "env": env,
+                            "env_status": env_status, "device": spec.device, "available": ok, "reason": reason,
+                            "default": spec.id == models.default})
+        if as_json:
+            console.write(json.dumps(entries, indent=2))
+            return
+        rows = [[e["id"], e["architecture"], e["env"], e["env_status"] or "-", e["device"],
+                 "yes" if e["available"] else "no", e["reason"] or ""] for e in entries]
+        console.table(["id", "architecture", "env", "env status", "device", "available", "reason"], rows,
+                      caption=f"default: {models.default}; catalog: {models.path}")
+
+
+# -- doctor -------------------------------------------------------------------
+
+@app.command()
+def doctor(catalog: CatalogOpt = None, envs_dir: EnvsDirOpt = None, data_dir: DataDirOpt = None):
+    """Check uv, an interpreter per env, tesseract, GPUs and disk; exit 1 if a required check fails."""
+    from . import doctor as checks
+
+    with reported():
+        settings = settings_for(catalog, envs_dir, data_dir)
+        t0 = time.monotonic()
+        results = checks.run(settings)
+    from rich.text import Text
+
+    styles = {checks.OK: "green", checks.WARN: "yellow", checks.FAIL: "bold red"}
+    width = max(len(c.name) for c in results)
+    out = console.out()
+    for check in results:
+        line = Text.assemble((f"{check.level:<4}", styles[check.level]), "  ",
+                                     f"{check.name:<{width}}  {check.detail}")
+        out.print(line, soft_wrap=True)
+        if check.hint and check.level != checks.OK:
+            out.print(Text.assemble(" " * (width + 8), ("hint", "bold cyan"), ": ", check.hint),
+                      soft_wrap=True)
+    fails = sum(c.level == checks.FAIL for c in results)
+    warns = sum(c.level == checks.WARN for c in results)
+    console.progress(f"Ran {console.plural(len(results), 'check')} in {console.duration(time.monotonic() - t0)}: "
+                     f"{console.plural(fails, 'failure')}, {console.plural(warns, 'warning')}")
+    if fails:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="venvserve")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -1,0 +1,5 @@
+"""`python -m venvserve`: the command line."""
+
+from .cli import main
+
+main()
