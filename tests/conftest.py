@@ -169,3 +169,62 @@ def pid_alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# -- helpers shared by the API tests (added with the issue-2 test suite) -------
+
+def image_bytes(image, fmt: str = "PNG", **save_args) -> bytes:
+    """Encode a PIL image in memory (PNG, JPEG, GIF, PDF...)."""
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **save_args)
+    return buf.getvalue()
+
+
+def normalise_lines(text: str) -> str:
+    """Collapse each run of spaces/tabs to one space, strip lines, drop empty ones.
+
+    Line order and line breaks still count; only the amount of whitespace does not.
+    """
+    return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    """The response is a JSON error ``{"error": {"code", "message"[, "hint"]}}`` with this status."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert {"code", "message"} <= set(error) <= {"code", "message", "hint"}, error
+    assert isinstance(error["code"], str) and error["code"], error
+    assert isinstance(error["message"], str) and error["message"].strip(), error
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+def raw_http(url: str, request: bytes, timeout: float = 30) -> tuple[int, bytes]:
+    """Send bytes as they are (no client-side path normalisation); answer (status, body)."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(request)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"transfer-encoding: chunked" in head.lower():
+        out, rest = b"", body
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                break
+            out, rest = out + rest[:size], rest[size + 2:]
+        body = out
+    return status, body
