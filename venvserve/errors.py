@@ -5,6 +5,7 @@
      ├── Unauthorized          401
      ├── NotFound              404  unknown model or env
      ├── PayloadTooLarge       413
+     ├── ClientGone            499  the client disconnected while queued (nobody reads it)
      ├── TooManyRequests       429  a model's queue is full (Retry-After)
      ├── Unavailable           503  model unavailable or failed, server draining
      ├── WorkerCrashed         502  the worker died while holding the request
@@ -49,6 +50,10 @@ class NotFound(VenvserveError):
 
 class PayloadTooLarge(VenvserveError):
     status, code = 413, "file_too_large"
+
+
+class ClientGone(VenvserveError):
+    status, code = 499, "client_closed_request"
 
 
 class TooManyRequests(VenvserveError):

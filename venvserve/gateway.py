@@ -115,7 +115,8 @@ class Gateway:
         return path
 
     async def ocr(self, path: Path, size: int, model_id: str | None, fmt: str = "text",
-                  options: dict | None = None, work_dir: Path | None = None) -> dict:
+                  options: dict | None = None, work_dir: Path | None = None,
+                  disconnected=None) -> dict:
         """OCR a file already in the spool (or any file the CLI was given)."""
         t0 = time.perf_counter()
         if fmt not in FORMATS:
@@ -136,7 +137,7 @@ class Gateway:
                 await asyncio.to_thread(media.check_image, path)
                 pages = [path]
             t1 = time.perf_counter()
-            results = await self._ocr_pages(model_id, pages, fmt, options or {})
+            results = await self._ocr_pages(model_id, pages, fmt, options or {}, disconnected)
             t2 = time.perf_counter()
         finally:
             if own_dir:
@@ -151,12 +152,14 @@ class Gateway:
                           "total": round((t2 - t0) * 1000, 2)},
         }
 
-    async def _ocr_pages(self, model_id: str, pages: list[Path], fmt: str, options: dict) -> list[dict]:
+    async def _ocr_pages(self, model_id: str, pages: list[Path], fmt: str, options: dict,
+                         disconnected=None) -> list[dict]:
         spec = self.catalog.get(model_id)
 
         async def one(page: Path) -> dict:
             answer = await self.supervisor.infer(model_id, {
-                "task": "ocr", "images": [str(page)], "format": fmt, "options": options})
+                "task": "ocr", "images": [str(page)], "format": fmt, "options": options},
+                disconnected=disconnected)
             return answer["pages"][0]
 
         if len(pages) == 1:

@@ -18,11 +18,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from .. import availability
 from ..catalog import Catalog, ModelSpec
 from ..envs import EnvManager
-from ..errors import (GatewayTimeout, NotFound, TooManyRequests, Unavailable, VenvserveError,
+from ..errors import (ClientGone, GatewayTimeout, NotFound, TooManyRequests, Unavailable, VenvserveError,
                       WorkerCrashed)
 from ..names import slug
 from ..settings import Settings
@@ -41,6 +42,7 @@ CRASH_WINDOW_S = 60.0
 CRASHES_TO_FAIL = 5  # crashes within the window that mark a model failed
 HEALTH_INTERVAL_S = 10.0
 HEALTH_TIMEOUT_S = 5.0
+QUEUE_POLL_S = 0.25  # how often a queued request checks that its client is still there
 
 
 @dataclass(eq=False)
@@ -108,10 +110,15 @@ class Supervisor:
     async def start(self) -> None:
         self._spawn_task(self._housekeeping())
 
-    async def infer(self, model_id: str, payload: dict, timeout: float | None = None) -> dict:
-        """Run one request on a worker of the model, spawning one if needed."""
+    async def infer(self, model_id: str, payload: dict, timeout: float | None = None,
+                    disconnected: Callable[[], Awaitable[bool]] | None = None) -> dict:
+        """Run one request on a worker of the model, spawning one if needed.
+
+        ``disconnected`` is polled while the request waits in the queue: a
+        client that has gone away leaves the queue instead of taking a worker.
+        """
         rt = self._runtime(model_id)
-        worker = await self._acquire(rt)
+        worker = await self._acquire(rt, disconnected)
         timeout = timeout or self.settings.request_timeout_s
         try:
             return await worker.client.call("POST", "/infer", payload, timeout)
@@ -193,7 +200,7 @@ class Supervisor:
                 if w.state in ROUTABLE and w.in_flight < rt.spec.max_concurrency]
         return min(free, key=lambda w: (w.in_flight, w.last_used)) if free else None
 
-    async def _acquire(self, rt: ModelRuntime) -> Worker:
+    async def _acquire(self, rt: ModelRuntime, disconnected=None) -> Worker:
         if self.draining:
             raise Unavailable("the server is shutting down", code="shutting_down")
         if rt.failed_reason:
@@ -207,7 +214,7 @@ class Supervisor:
                                       headers={"Retry-After": "1"}, hint="retry after a second")
             rt.waiting += 1
             try:
-                worker = await self._wait_for_worker(rt)
+                worker = await self._wait_for_worker(rt, disconnected)
             finally:
                 rt.waiting -= 1
         worker.in_flight += 1
@@ -215,7 +222,7 @@ class Supervisor:
         rt.last_used = worker.last_used = time.monotonic()
         return worker
 
-    async def _wait_for_worker(self, rt: ModelRuntime) -> Worker:
+    async def _wait_for_worker(self, rt: ModelRuntime, disconnected=None) -> Worker:
         started = time.monotonic()
         deadline = started + self.settings.queue_timeout_s
         async with self.changed:
@@ -233,9 +240,10 @@ class Supervisor:
                     raise GatewayTimeout(f"no worker of {rt.spec.id!r} was free within "
                                          f"{self.settings.queue_timeout_s:.0f}s", code="queue_timeout")
                 try:
-                    await asyncio.wait_for(self.changed.wait(), left)
+                    await asyncio.wait_for(self.changed.wait(), min(left, QUEUE_POLL_S) if disconnected else left)
                 except asyncio.TimeoutError:
-                    pass
+                    if disconnected and await disconnected():
+                        raise ClientGone(f"the client left while queued for {rt.spec.id!r}")
 
     def _raise_if_stuck(self, rt: ModelRuntime, since: float) -> None:
         if rt.failed_reason:

@@ -1,6 +1,6 @@
 """The models: list (OpenAI shape), one, infer (JSON passthrough), load, unload."""
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 
 from ...errors import BadRequest
 from ...gateway import Gateway
@@ -20,14 +20,15 @@ async def list_models(gw: Gateway = Depends(gateway)):
 @router.post("/v1/models/{model_id:path}/infer", summary="Send a JSON object to the model's backend",
              description="The body is handed to the backend as it is, e.g. for `echo`: "
                          "`{\"hello\": 1, \"packages\": [\"numpy\"]}`.")
-async def infer(model_id: str, body: dict = Body(..., examples=[{"hello": "world", "packages": ["pip"]}]),
+async def infer(model_id: str, request: Request,
+                body: dict = Body(..., examples=[{"hello": "world", "packages": ["pip"]}]),
                 gw: Gateway = Depends(gateway)):
     model_id = gw.resolve_model(model_id)
     for key in RESERVED_KEYS:
         if key in body:
             raise BadRequest(f"`{key}` is set by the gateway from uploaded files; upload them to POST /v1/ocr",
                              code="reserved_field")
-    return await gw.supervisor.infer(model_id, body)
+    return await gw.supervisor.infer(model_id, body, disconnected=request.is_disconnected)
 
 
 @router.post("/v1/models/{model_id:path}/load", summary="Start the model's workers and wait until ready")

@@ -35,7 +35,8 @@ async def ocr(request: Request, gw: Gateway = Depends(gateway)):
         upload_ms = (time.perf_counter() - t0) * 1000
         result = await gw.ocr(upload.path, upload.size, upload.fields.get("model") or None,
                               upload.fields.get("format") or "text",
-                              parse_options(upload.fields.get("options")), work_dir=work_dir)
+                              parse_options(upload.fields.get("options")), work_dir=work_dir,
+                              disconnected=request.is_disconnected)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     result["timing_ms"] = {"upload": round(upload_ms, 2), **result["timing_ms"],
