@@ -315,3 +315,19 @@ def test_measured_memory_is_remembered_across_restarts(server_factory, tmp_path)
     server.stop()
     measured = json.loads((data / "measured.json").read_text())
     assert measured["big"]["rss_mb"] > 64
+
+
+def test_a_client_that_disconnects_while_queued_leaves_the_queue(server_factory):
+    server = server_factory([ECHO])
+    server.client.post("/v1/models/echo/infer", json={})
+    busy = concurrent.futures.ThreadPoolExecutor(1).submit(
+        lambda: httpx.post(server.url + "/v1/models/echo/infer", json={"sleep_s": 3}, timeout=30))
+    wait_until(lambda: any(w["in_flight"] for w in server.workers()))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url + "/v1/models/echo/infer", json={"never": "runs"}, timeout=0.5)
+    status = lambda: server.client.get("/v1/status").json()  # noqa: E731
+    wait_until(lambda: status()["models"]["echo"]["queued"] == 0, timeout=2)
+    assert status()["workers"][0]["in_flight"] == 1  # the first request is still running
+    assert busy.result().status_code == 200
+    wait_until(lambda: status()["workers"][0]["in_flight"] == 0)
+    assert status()["workers"][0]["requests"] == 2  # the warm-up and the slow one: never the third

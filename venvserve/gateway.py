@@ -36,14 +36,15 @@ def _pid_alive(pid: int) -> bool:
 
 
 def private_dir(base: Path) -> Path:
-    """``base/<pid>``, mode 0700; siblings left by dead gateways are removed."""
+    """``base/<pid>-<random>`` (one per Gateway), mode 0700; folders of dead gateways are removed."""
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(base, 0o700)
     for child in base.iterdir():
-        if child.name.isdigit() and int(child.name) != os.getpid() and not _pid_alive(int(child.name)):
+        pid = child.name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             shutil.rmtree(child, ignore_errors=True)
-    mine = base / str(os.getpid())
-    mine.mkdir(mode=0o700, exist_ok=True)
+    mine = base / f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    mine.mkdir(mode=0o700)
     return mine
 
 

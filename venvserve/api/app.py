@@ -1,4 +1,9 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory.
+
+Middleware, outermost first (all pure ASGI: no BaseHTTPMiddleware on the hot path):
+``ObserveMiddleware`` (metrics and the access log) → ``AuthMiddleware``
+(only when an API or admin key is set) → the routes.
+"""
 
 from contextlib import asynccontextmanager
 
@@ -8,11 +13,23 @@ from .. import __version__
 from ..gateway import Gateway
 from ..settings import Settings
 from . import errors
-from .routes import envs, models, ocr, status
+from .auth import AuthMiddleware, is_admin_route
+from .metrics import Metrics
+from .metrics import router as metrics_router
+from .requestlog import ObserveMiddleware
+from .routes import envlog, envs, models, ocr, openai, status, ui
+
+DESCRIPTION = """Many models, each in its own Python environment, behind one HTTP API.
+
+The web page is at [`/`](/). Errors are always `{"error": {"code": ..., "message": ...[, "hint": ...]}}`.
+When the server runs with `--api-key`, every `/v1/*` route and `/metrics` need `Authorization: Bearer <key>`;
+with `--admin-key`, building and removing envs and loading and unloading models need the admin key.
+"""
 
 
 def create_app(settings: Settings | None = None, gw: Gateway | None = None) -> FastAPI:
     gw = gw or Gateway(settings or Settings.load())
+    settings = gw.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -22,10 +39,42 @@ def create_app(settings: Settings | None = None, gw: Gateway | None = None) -> F
         finally:
             await gw.stop()
 
-    app = FastAPI(title="venvserve", version=__version__, lifespan=lifespan,
-                  description="Many models, each in its own Python environment, behind one HTTP API.")
+    app = FastAPI(title="venvserve", version=__version__, lifespan=lifespan, description=DESCRIPTION)
     app.state.gateway = gw
+    app.state.metrics = Metrics(gw)
     errors.install(app)
-    for module in (ocr, models, envs, status):
+    for module in (ocr, openai, models, envs, envlog, status, ui):
         app.include_router(module.router)
+    app.include_router(metrics_router)
+    app.mount("/ui", ui.static_files(), name="ui")
+    if settings.api_key or settings.admin_key:
+        app.add_middleware(AuthMiddleware, api_key=settings.api_key, admin_key=settings.admin_key)
+        _document_auth(app, bool(settings.api_key))
+    fixed = [r.path for r in app.routes if "{" not in getattr(r, "path", "{")]
+    app.add_middleware(ObserveMiddleware, metrics=app.state.metrics, fixed_paths=fixed)
     return app
+
+
+def _document_auth(app: FastAPI, api_key: bool) -> None:
+    """Give /docs an Authorize button and mark the routes that need a key."""
+    plain_openapi = app.openapi
+
+    def openapi():
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = plain_openapi()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "the server's --api-key (or --admin-key for admin routes)"}}
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                admin = is_admin_route(method.upper(), path)
+                if admin or (api_key and (path.startswith("/v1/") or path == "/metrics")):
+                    operation["security"] = [{"bearer": []}]
+                    if admin:
+                        operation["description"] = (operation.get("description") or "") + \
+                            "\n\nNeeds the admin key when the server has one."
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

@@ -25,7 +25,6 @@ from ..catalog import Catalog, ModelSpec
 from ..envs import EnvManager
 from ..errors import (ClientGone, GatewayTimeout, NotFound, TooManyRequests, Unavailable, VenvserveError,
                       WorkerCrashed)
-from ..names import slug
 from ..settings import Settings
 from . import budget as budgeting
 from . import gpu
@@ -86,6 +85,9 @@ class ModelRuntime:
 
 
 class Supervisor:
+    # What the hooks hear: hook(event, model=..., **fields).
+    EVENTS = ("spawned", "crashed", "failed", "evicted", "request")
+
     def __init__(self, settings: Settings, catalog: Catalog, envs: EnvManager, run_dir: Path):
         self.settings = settings
         self.catalog = catalog
@@ -118,7 +120,9 @@ class Supervisor:
         client that has gone away leaves the queue instead of taking a worker.
         """
         rt = self._runtime(model_id)
+        t0 = time.perf_counter()
         worker = await self._acquire(rt, disconnected)
+        t1 = time.perf_counter()
         timeout = timeout or self.settings.request_timeout_s
         try:
             return await worker.client.call("POST", "/infer", payload, timeout)
@@ -131,6 +135,7 @@ class Supervisor:
             raise
         finally:
             self._release(worker)
+            self._emit("request", model=model_id, queue_s=t1 - t0, infer_s=time.perf_counter() - t1)
 
     async def load(self, model_id: str) -> list[Worker]:
         """Start the model's workers (all replicas) and wait until they are ready."""
@@ -279,7 +284,6 @@ class Supervisor:
         self._spawn_task(self._spawn(rt))
 
     async def _spawn(self, rt: ModelRuntime) -> None:
-        spec = rt.spec
         try:
             while not self.draining:
                 try:
@@ -300,6 +304,8 @@ class Supervisor:
                 rt.boot_failures = 0
                 rt.activity = "ready"
                 self._spawn_task(self._watch(rt, worker))
+                if self.draining:  # shutdown began while it was loading
+                    await self._stop_worker(worker, drain=False)
                 return
         finally:
             rt.spawning -= 1
