@@ -26,20 +26,20 @@ def available() -> bool:
         return False
 
 
-def total_memory_mb() -> int:
+def _device_sum(field: str) -> int:
     nvml = _nvml()
     if not available():
         return 0
-    return sum(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)).total // 2**20
+    return sum(getattr(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)), field) // 2**20
                for i in range(nvml.nvmlDeviceGetCount()))
+
+
+def total_memory_mb() -> int:
+    return _device_sum("total")
 
 
 def used_memory_mb() -> int:
-    nvml = _nvml()
-    if not available():
-        return 0
-    return sum(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)).used // 2**20
-               for i in range(nvml.nvmlDeviceGetCount()))
+    return _device_sum("used")
 
 
 def process_memory_mb() -> dict[int, int]:

@@ -14,19 +14,8 @@ import os
 import sys
 import time
 
+from ._ocr_common import package_versions
 from .base import BackendError
-
-
-def package_versions(names):
-    from importlib import metadata
-
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 class EchoBackend:
