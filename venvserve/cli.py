@@ -545,6 +545,79 @@ def envs_lock(name: Annotated[str, typer.Argument(help="env name", show_default=
             console.progress(f"Commit it; `venvserve envs install {name}` builds the env from it")
 
 
+@envs_app.command("plan")
+def envs_plan(
+    names: Annotated[Optional[list[str]], typer.Argument(help="env templates to plan (default: all)",
+                                                         show_default=False)] = None,
+    timeout_s: Annotated[float, typer.Option("--timeout", help="seconds allowed for each `uv lock`")] = 120.0,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="resolve again; ignore earlier verdicts")] = False,
+    catalog: CatalogOpt = None, envs_dir: EnvsDirOpt = None, data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Which env templates could share one env? Proposes the fewest envs, with the conflicts as evidence.
+
+    Resolves every pair of templates together with uv (Linux x86_64; PyPI must
+    be reachable the first time, verdicts are cached in the data dir), checks
+    the joint locks for distributions that install the same module (cv2...),
+    and compares the templates' Python bounds.
+    """
+    from .envs import EnvState
+    from .envs.manager import uv_binary
+    from .planner import Planner
+
+    with reported():
+        settings = settings_for(catalog, envs_dir, data_dir)
+        envs = env_manager(settings)
+        known = envs.names()
+        names = names or known
+        for name in names:
+            if name not in known:
+                raise fail(f"no env template {name!r} in {settings.templates_dir}",
+                           f"the templates are: {', '.join(known)}")
+        if len(names) < 2:
+            raise fail("planning needs two env templates or more", "name them, or give none to plan them all")
+        ready = {}
+        for name in names:
+            status = envs.status(name)
+            if status.state in (EnvState.READY, EnvState.OUTDATED) and status.path:
+                ready[name] = status.path
+        planner = Planner(settings.templates_dir, settings.data_dir, uv_binary(), timeout_s=timeout_s,
+                          use_cache=not no_cache, ready_envs=ready)
+        pairs = len(names) * (len(names) - 1) // 2
+        with console.spinner(f"Resolving {console.plural(pairs, 'pair')} of env templates with uv"):
+            plan = planner.plan(list(names))
+    console.progress(f"Resolved {console.plural(plan['resolved'], 'joint lock')} with uv in "
+                     f"{console.duration(plan['seconds'])} ({plan['cached']} from cache)")
+    if as_json:
+        console.write(json.dumps(plan, indent=2))
+        return
+    _print_plan(plan)
+
+
+def _print_plan(plan: dict) -> None:
+    envs = plan["envs"]
+    lines = [f"Proposed: {console.plural(len(envs), 'env')} for {console.plural(len(plan['templates']), 'template')}"]
+    for i, env in enumerate(envs, 1):
+        what = "merge" if len(env["members"]) > 1 else "keep"
+        lines.append(f"  {i}. {what} {' + '.join(env['members'])}  "
+                     f"({console.plural(env['packages'], 'package')}, ≈{console.size(env['size_bytes'])})")
+        lines += [f"       note: {note}" for note in env["notes"]]
+    if plan["conflicts"]:
+        lines += ["", "Cannot share an env:"]
+        width = max(len(" × ".join(c["members"])) for c in plan["conflicts"])
+        for pair in plan["conflicts"]:
+            label = " × ".join(pair["members"])
+            for n, conflict in enumerate(pair["conflicts"]):
+                lines.append(f"  {(label if n == 0 else ''):<{width}}  {conflict['kind']}: {conflict['detail']}")
+            lines += [f"  {'':<{width}}  note: {note}" for note in pair["notes"]]
+    merged = [env for env in envs if len(env["members"]) > 1]
+    if merged:
+        lines += ["", "The merges above resolve, so no hard conflict keeps those templates apart; making them is a "
+                      "trade: one env fewer to build and lock, but every member then installs the whole merged env "
+                      "(see the sizes and notes)."]
+    console.write("\n".join(lines))
+
+
 # -- models -------------------------------------------------------------------
 
 @models_app.command("list")
@@ -575,6 +648,94 @@ def models_list(catalog: CatalogOpt = None, envs_dir: EnvsDirOpt = None, data_di
                  "yes" if e["available"] else "no", e["reason"] or ""] for e in entries]
         console.table(["id", "architecture", "env", "env status", "device", "available", "reason"], rows,
                       caption=f"default: {models.default}; catalog: {models.path}")
+
+
+PULL_SCRIPT = """
+import json, sys
+from venvserve_worker.server import resolve_backend
+backend = resolve_backend(sys.argv[1])
+pull = getattr(backend, "pull", None)
+if pull is None:
+    print("VENVSERVE-PULL null")
+    sys.exit(0)
+print("VENVSERVE-PULL " + json.dumps(pull(json.loads(sys.argv[2]))))
+"""
+
+
+@models_app.command("pull")
+def models_pull(model_id: Annotated[str, typer.Argument(help="model id", show_default=False)],
+                force: Annotated[bool, typer.Option("--force", help="download even if already cached")] = False,
+                catalog: CatalogOpt = None, envs_dir: EnvsDirOpt = None, data_dir: DataDirOpt = None):
+    """Download a model's weights into the data dir's model caches (where a hub is reachable).
+
+    Runs the backend's own download code in the model's env (built first if
+    needed), with HF_HOME, MODELSCOPE_CACHE and PADDLE_PDX_CACHE_HOME pointing
+    into the data dir, the same caches the workers read. The server can then
+    load the model offline.
+    """
+    from . import availability
+    from .catalog import load_catalog
+    from .errors import NotFound
+
+    with reported():
+        settings = settings_for(catalog, envs_dir, data_dir)
+        models = load_catalog(settings.catalog, settings.default_model)
+        spec = models.get(model_id)
+        if spec is None:
+            ids = [m.id for m in models]
+            close = difflib.get_close_matches(model_id, ids, n=1)
+            guess = f"did you mean {close[0]!r}? " if close else ""
+            raise NotFound(f"unknown model {model_id!r} in {models.path}", code="model_not_found",
+                           hint=f"{guess}`venvserve models list` shows the models")
+        needed = availability.weights_needed(spec)
+        builtin = availability.backend_class(spec.architecture) is not None
+        if builtin and not needed:
+            console.progress(f"Model {model_id} has no weights to download: its files come with its env "
+                             "or the system")
+            return
+        where = ", ".join(str(availability.weights_path(ref, settings.data_dir)) for ref in needed)
+        if needed and not force and all(availability.weights_present(ref, settings.data_dir) for ref in needed):
+            console.progress(f"The weights of {model_id} are already in {where} (--force downloads again)")
+            return
+        python = asyncio.run(_pull_interpreter(settings, spec))
+        t0 = time.monotonic()
+        console.progress(f"Downloading the weights of {model_id} with {python}")
+        result = _run_pull(settings, spec, python)
+    if result is None:
+        console.progress(f"Model {model_id}'s backend downloads nothing (no pull())")
+        return
+    console.progress(f"Pulled {model_id} in {console.duration(time.monotonic() - t0)}: "
+                     f"{result.get('path') or where}")
+
+
+async def _pull_interpreter(settings: Settings, spec) -> str:
+    if spec.python:
+        return spec.python
+    if spec.python_env:
+        envs = env_manager(settings)
+        status = await build_env(envs, spec.python_env)
+        return str(status.python)
+    return sys.executable
+
+
+def _run_pull(settings: Settings, spec, python: str) -> dict | None:
+    from . import availability
+    from .workers.runtime_path import runtime_path
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(availability.cache_env(settings.data_dir))
+    env["VENVSERVE_DATA_DIR"] = str(settings.data_dir)
+    env["PYTHONPATH"] = str(runtime_path(settings.data_dir))
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.run([python, "-s", "-c", PULL_SCRIPT, spec.architecture, json.dumps(spec.options)],
+                          env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, text=True)
+    marker = [line for line in proc.stdout.splitlines() if line.startswith("VENVSERVE-PULL ")]
+    if proc.returncode != 0 or not marker:
+        raise fail(f"downloading the weights of {spec.id} failed (exit {proc.returncode}); the output is above",
+                   "is the hub reachable from here (proxy, HF_ENDPOINT, PADDLE_PDX_MODEL_SOURCE)? "
+                   "`venvserve models list` shows where the weights are looked for")
+    return json.loads(marker[-1].split(" ", 1)[1])
 
 
 # -- doctor -------------------------------------------------------------------

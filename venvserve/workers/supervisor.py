@@ -358,13 +358,7 @@ class Supervisor:
         return worker
 
     def _worker_env(self, spec: ModelSpec) -> dict:
-        caches = self.settings.data_dir / "cache"
-        return {
-            "VENVSERVE_DATA_DIR": str(self.settings.data_dir),
-            "HF_HOME": os.environ.get("HF_HOME", str(caches / "huggingface")),
-            "MODELSCOPE_CACHE": os.environ.get("MODELSCOPE_CACHE", str(caches / "modelscope")),
-            "PADDLE_PDX_CACHE_HOME": os.environ.get("PADDLE_PDX_CACHE_HOME", str(caches / "paddlex")),
-        }
+        return {"VENVSERVE_DATA_DIR": str(self.settings.data_dir), **availability.cache_env(self.settings.data_dir)}
 
     async def _boot_failed(self, rt: ModelRuntime, exc: BootError) -> bool:
         """Record a failed boot; True to retry after the backoff, False when marked failed."""

@@ -25,4 +25,8 @@ BUILTIN_BACKENDS = {
     "rapidocr": "venvserve_worker.backends.rapidocr:RapidOCRBackend",
     "rapidocr-onnxruntime": "venvserve_worker.backends.rapidocr_onnxruntime:RapidOCRv4Backend",
     "tesseract": "venvserve_worker.backends.tesseract:TesseractBackend",
+    "deepseek": "venvserve_worker.backends.deepseek:DeepSeekOCRBackend",
+    "mineru": "venvserve_worker.backends.mineru:MinerUBackend",
+    "hunyuan-ocr": "venvserve_worker.backends.hunyuan:HunyuanOCRBackend",
+    "paddle": "venvserve_worker.backends.paddle:PaddleOCRBackend",
 }

@@ -1,0 +1,549 @@
+"""The GPU backends (deepseek, mineru, hunyuan-ocr, paddle) on this CPU machine.
+
+Their real engines (torch + CUDA, transformers, the weights) cannot run here,
+so each backend runs in a real worker process behind a real gateway, with an
+interpreter whose site-packages hold small stand-ins for torch, transformers,
+huggingface_hub, mineru_vl_utils and paddleocr (written below). The stand-ins
+record what the backend asked of them (prompt, dtype, trust_remote_code...),
+answer like the real libraries, and fail like them when weights are missing.
+What ran only against stand-ins is listed in docs/gpu-models.md.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, image_bytes, render_lines, start_server
+
+sys.path.insert(0, str(ROOT / "worker_runtime"))
+
+from venvserve_worker.backends import _hub, deepseek, hunyuan, mineru  # noqa: E402
+
+
+def cli(*args, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("VENVSERVE_") and k not in ("NO_COLOR", "FORCE_COLOR")}
+    return subprocess.run([sys.executable, "-m", "venvserve.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**base, **(env or {})})
+
+
+# -- the stand-ins ---------------------------------------------------------------
+
+FAKES = {
+    "fakelog.py": '''
+        import json, os
+
+        def log(event, **data):
+            with open(os.environ["FAKE_LOG"], "a") as f:
+                f.write(json.dumps(dict(data, event=event), default=repr) + "\\n")
+    ''',
+    "torch/__init__.py": '''
+        import contextlib, os
+        __version__ = "2.99.0+stand-in"
+
+        class dtype:
+            def __init__(self, name):
+                self.name = name
+            def __repr__(self):
+                return "torch." + self.name
+
+        bfloat16, float16, float32 = dtype("bfloat16"), dtype("float16"), dtype("float32")
+
+        class cuda:
+            @staticmethod
+            def is_available():
+                return os.environ.get("FAKE_CUDA") == "1"
+
+        class version:
+            cuda = None
+
+        def no_grad():
+            return contextlib.nullcontext()
+    ''',
+    # transformers >= 4.48 as DeepSeek-OCR's remote code meets it: no LlamaFlashAttention2.
+    "transformers/models/__init__.py": "",
+    "transformers/models/llama/__init__.py": "",
+    "transformers/models/llama/modeling_llama.py": '''
+        class LlamaAttention:
+            pass
+    ''',
+    "transformers/utils/__init__.py": "",
+    "transformers/utils/import_utils.py": "",  # transformers 5: no is_torch_fx_available
+    "transformers/__init__.py": '''
+        import importlib.util, os
+        from fakelog import log
+        __version__ = "5.13.0+stand-in"
+
+        class Model:
+            device = "cpu"
+            def eval(self):
+                return self
+            def to(self, target):
+                log("model.to", target=target)
+                return self
+
+        class DeepSeekOCR(Model):
+            def infer(self, tokenizer, prompt="", image_file="", output_path="", base_size=1024, image_size=640,
+                      crop_mode=True, test_compress=False, save_results=False, eval_mode=False):
+                from PIL import Image
+                with Image.open(image_file) as im:
+                    size, mode = im.size, im.mode
+                log("deepseek.infer", prompt=prompt, size=size, mode=mode, base_size=base_size,
+                    image_size=image_size, crop_mode=crop_mode, eval_mode=eval_mode,
+                    output_path_exists=os.path.isdir(output_path))
+                if not eval_mode:
+                    return None  # like the real infer(): only eval_mode returns the text
+                if "<|grounding|>" in prompt:
+                    return ("<|ref|>title<|/ref|><|det|>[[10, 10, 200, 40]]<|/det|>\\n# Page %dx%d\\n\\n"
+                            "<|ref|>text<|/ref|><|det|>[[10, 50, 200, 90]]<|/det|>\\nx \\\\coloneqq y"
+                            "<\\uff5cend\\u2581of\\u2581sentence\\uff5c>" % size)
+                return "Page %dx%d\\nHello world" % size
+
+        class AutoTokenizer:
+            @staticmethod
+            def from_pretrained(folder, **kwargs):
+                log("tokenizer", folder=folder, **kwargs)
+                return object()
+
+        class AutoModel:
+            @staticmethod
+            def from_pretrained(folder, trust_remote_code=False, **kwargs):
+                log("automodel", folder=folder, trust_remote_code=trust_remote_code, **kwargs)
+                if not trust_remote_code:
+                    raise ValueError("loading this model requires trust_remote_code=True")
+                for name in sorted(os.listdir(folder)):  # run the repo's own code, as transformers does
+                    if name.endswith(".py"):
+                        spec = importlib.util.spec_from_file_location("remote_" + name[:-3], os.path.join(folder, name))
+                        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+                return DeepSeekOCR()
+
+        # -- HunyuanOCR (transformers >= 5.13 has it built in) --
+        class Ids(list):
+            @property
+            def shape(self):
+                return (1, len(self[0]))
+
+        class Batch(dict):
+            def to(self, device):
+                log("batch.to", device=device)
+                return self
+
+        GENERATED = {}
+
+        class HunYuanVLProcessor:
+            def apply_chat_template(self, messages, tokenize=True, add_generation_prompt=False):
+                log("hunyuan.chat", messages=messages, tokenize=tokenize, add_generation_prompt=add_generation_prompt)
+                text = "".join(part.get("text", "<hy_image_start><hy_image><hy_image_end>")
+                               for m in messages if isinstance(m["content"], list) for part in m["content"])
+                return "<hy_begin>" + text + "<hy_assistant>"
+            def __call__(self, text, images, padding=True, return_tensors="pt"):
+                log("hunyuan.processor", text=text, sizes=[im.size for im in images], return_tensors=return_tensors)
+                GENERATED[99] = "read %dx%d with %s" % (images[0].size + (text[0][-20:],))
+                return Batch(input_ids=Ids([[1, 2, 3]]), pixel_values="pixels")
+            def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=True):
+                log("hunyuan.decode", ids=list(ids), skip_special_tokens=skip_special_tokens)
+                return "  " + " ".join(GENERATED[i] for i in ids) + "\\n"
+
+        class AutoProcessor:
+            @staticmethod
+            def from_pretrained(folder, **kwargs):
+                log("processor", folder=folder, **kwargs)
+                return HunYuanVLProcessor()
+
+        class HunYuanVLForConditionalGeneration(Model):
+            @staticmethod
+            def from_pretrained(folder, **kwargs):
+                log("hunyuan.from_pretrained", folder=folder, **kwargs)
+                return HunYuanVLForConditionalGeneration()
+            def generate(self, input_ids=None, max_new_tokens=None, do_sample=None, **inputs):
+                log("hunyuan.generate", max_new_tokens=max_new_tokens, do_sample=do_sample, keys=sorted(inputs))
+                return [list(input_ids[0]) + [99]]
+    ''',
+    "huggingface_hub/__init__.py": '''
+        import os, shutil
+        from fakelog import log
+
+        class LocalEntryNotFoundError(Exception):
+            pass
+
+        def snapshot_download(repo_id, revision=None, allow_patterns=None, local_files_only=False, **kwargs):
+            log("snapshot_download", repo_id=repo_id, revision=revision, local_files_only=local_files_only,
+                allow_patterns=allow_patterns)
+            root = os.path.join(os.environ["HF_HOME"], "hub", "models--" + repo_id.replace("/", "--"))
+            ref = os.path.join(root, "refs", revision or "main")
+            if os.path.isfile(ref):
+                return os.path.join(root, "snapshots", open(ref).read().strip())
+            if local_files_only:
+                raise LocalEntryNotFoundError("%s is not in the cache" % repo_id)
+            source = os.path.join(os.environ.get("FAKE_HUB", "/nonexistent"), repo_id)
+            if not os.path.isdir(source):
+                raise OSError("We couldn't connect to 'https://huggingface.co' to load the files of %s" % repo_id)
+            snapshot = os.path.join(root, "snapshots", "c0ffee")
+            shutil.copytree(source, snapshot)
+            os.makedirs(os.path.dirname(ref), exist_ok=True)
+            open(ref, "w").write("c0ffee")
+            return snapshot
+    ''',
+    "mineru_vl_utils/__init__.py": '''
+        from fakelog import log
+
+        class MinerUClient:
+            def __init__(self, backend, model=None, processor=None, use_tqdm=True, batch_size=0):
+                log("mineru.client", backend=backend, model=model, processor=processor, use_tqdm=use_tqdm)
+            def two_step_extract(self, image):
+                log("mineru.extract", size=image.size, mode=image.mode)
+                return [
+                    {"type": "header", "content": "Running head"},
+                    {"type": "doc_title", "content": "Report %dx%d" % image.size},
+                    {"type": "text", "content": "First paragraph"},
+                    {"type": "text", "content": "goes on.", "merge_prev": True},
+                    {"type": "table", "content": "<table><tr><td>a</td><td>b</td></tr><tr><td>1</td><td>2</td></tr></table>"},
+                    {"type": "equation", "content": "E = mc^2"},
+                    {"type": "image", "content": None},
+                    {"type": "page_number", "content": "7"},
+                ]
+    ''',
+    "mineru_vl_utils/transformers_loading.py": '''
+        from fakelog import log
+
+        def load_transformers_model(path, device_map="auto"):
+            log("mineru.load_model", path=path, device_map=device_map)
+            return "qwen2vl-model"
+
+        def load_transformers_processor(path):
+            log("mineru.load_processor", path=path)
+            return "qwen2vl-processor"
+    ''',
+    "paddleocr/__init__.py": '''
+        import os
+        from fakelog import log
+        __version__ = "3.7.0+stand-in"
+
+        class PaddleOCR:
+            def __init__(self, **kwargs):
+                log("paddle.init", source_check=os.environ.get("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK"), **kwargs)
+                home = os.path.join(os.environ["PADDLE_PDX_CACHE_HOME"], "official_models")
+                for key in ("text_detection_model_name", "text_recognition_model_name"):
+                    if not os.path.isdir(os.path.join(home, kwargs.get(key, "?"))):
+                        # what paddlex 3.7 raises when no hoster answers
+                        raise Exception("Encounter exception when download model from bos. No model source is "
+                                        "available! Please check network or use local model files!")
+            def predict(self, array):
+                log("paddle.predict", shape=list(array.shape), first_pixel=array[0, 0].tolist())
+                return [{"rec_texts": ["world", "Hello", "noise"],
+                         "rec_polys": [[[130, 10], [220, 10], [220, 40], [130, 40]],
+                                       [[10, 12], [110, 12], [110, 40], [10, 40]],
+                                       [[10, 60], [40, 60], [40, 70], [10, 70]]],
+                         "rec_scores": [0.98, 0.97, 0.2]}]
+    ''',
+}
+
+DEEPSEEK_REMOTE_CODE = '''\
+import math
+from transformers.models.llama.modeling_llama import (
+    LlamaAttention,
+    LlamaFlashAttention2
+)
+from transformers.utils.import_utils import is_torch_fx_available
+
+ATTENTION_CLASSES = {"mha_eager": LlamaAttention, "mha_flash_attention_2": LlamaFlashAttention2}
+'''
+
+
+def make_fake_python(root: Path) -> Path:
+    """A venv over this interpreter (Pillow, numpy) with the stand-ins in its site-packages."""
+    venv = root / "fake-env"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    for rel, source in FAKES.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+    return venv / "bin" / "python"
+
+
+def hf_cache_repo(data_dir: Path, repo: str, files: dict[str, str]) -> Path:
+    """A repo in the hub cache's layout: blobs, a snapshot of symlinks, refs/main."""
+    root = data_dir / "cache" / "huggingface" / "hub" / ("models--" + repo.replace("/", "--"))
+    snapshot = root / "snapshots" / "c0ffee"
+    snapshot.mkdir(parents=True)
+    (root / "blobs").mkdir()
+    for i, (name, text) in enumerate(files.items()):
+        blob = root / "blobs" / f"blob{i}"
+        blob.write_text(text)
+        (snapshot / name).symlink_to(Path("..", "..", "blobs", blob.name))
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text("c0ffee")
+    return snapshot
+
+
+def paddle_models(data_dir: Path, *names: str) -> None:
+    for name in names:
+        folder = data_dir / "cache" / "paddlex" / "official_models" / name
+        folder.mkdir(parents=True)
+        (folder / "inference.json").write_text("{}")
+
+
+def events(log: Path, name: str) -> list[dict]:
+    if not log.exists():
+        return []
+    return [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == name]
+
+
+def pdf_of_two_pages() -> bytes:
+    first = render_lines(["Page one"], width=400)
+    second = render_lines(["Page two", "more"], width=500)
+    return image_bytes(first, "PDF", save_all=True, append_images=[second], resolution=100)
+
+
+# -- through the gateway ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gpu_server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gpu-backends")
+    python = str(make_fake_python(tmp))
+    data = tmp / "data"
+    hf_cache_repo(data, "deepseek-ai/DeepSeek-OCR", {"config.json": "{}", "modeling_deepseekv2.py": DEEPSEEK_REMOTE_CODE})
+    for repo in ("opendatalab/MinerU2.5-2509-1.2B", "tencent/HunyuanOCR"):
+        hf_cache_repo(data, repo, {"config.json": "{}"})
+    paddle_models(data, "PP-OCRv5_mobile_det", "PP-OCRv5_mobile_rec")
+    local = tmp / "deepseek-local"
+    local.mkdir()
+    (local / "config.json").write_text("{}")
+    (local / "modeling_deepseekv2.py").write_text(DEEPSEEK_REMOTE_CODE)
+    cpu = {"python": python, "device": "cpu"}
+    catalog = [
+        {"id": "deepseek-ai/DeepSeek-OCR", "architecture": "deepseek", **cpu,
+         "options": {"weights": "deepseek-ai/DeepSeek-OCR", "patch_remote_code": True}},
+        {"id": "deepseek-unpatched", "architecture": "deepseek", **cpu, "options": {"weights": str(local)}},
+        {"id": "opendatalab/MinerU2.5-2509-1.2B", "architecture": "mineru", **cpu,
+         "options": {"weights": "opendatalab/MinerU2.5-2509-1.2B"}},
+        {"id": "tencent/HunyuanOCR", "architecture": "hunyuan-ocr", **cpu,
+         "options": {"weights": "tencent/HunyuanOCR", "max_new_tokens": 64}},
+        {"id": "pp-ocrv5", "architecture": "paddle", **cpu,
+         "options": {"text_detection_model_name": "PP-OCRv5_mobile_det",
+                     "text_recognition_model_name": "PP-OCRv5_mobile_rec", "cpu_threads": 2}},
+        {"id": "paddle-missing", "architecture": "paddle", **cpu,
+         "options": {"text_detection_model_name": "PP-OCRv5_server_det",
+                     "text_recognition_model_name": "PP-OCRv5_server_rec"}},
+        {"id": "hunyuan-missing", "architecture": "hunyuan-ocr", **cpu, "options": {"weights": "tencent/Absent"}},
+    ]
+    log = tmp / "fake.log"
+    server = start_server(tmp / "server", catalog, data_dir=data,
+                          env={"FAKE_LOG": str(log), "HF_HUB_OFFLINE": "1"})
+    server.fake_log = log
+    server.snapshot = data / "cache" / "huggingface" / "hub" / "models--deepseek-ai--DeepSeek-OCR" / "snapshots" / "c0ffee"
+    yield server
+    server.stop()
+
+
+PAGE = render_lines(["Hello world"], width=320)
+SIZE = "%dx%d" % PAGE.size
+
+
+def ocr(server, model: str, fmt: str = "text", content: bytes | None = None, name: str = "page.png"):
+    content = content or image_bytes(PAGE)
+    return server.client.post("/v1/ocr", files={"file": (name, content)}, data={"model": model, "format": fmt})
+
+
+def test_deepseek_sends_its_prompts_and_cleans_the_grounding_tags(gpu_server):
+    pdf = pdf_of_two_pages()
+    r = ocr(gpu_server, "deepseek-ai/DeepSeek-OCR", "markdown", pdf, "scan.pdf")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["pages"]) == 2
+    # The grounding answer without <|ref|>/<|det|> tags nor the end-of-sentence token.
+    first = body["pages"][0]["text"]
+    assert first.startswith("# Page ") and first.endswith("x := y"), first
+    assert "<|" not in body["text"] and "end" not in body["text"]
+    calls = events(gpu_server.fake_log, "deepseek.infer")
+    assert {c["prompt"] for c in calls} == {"<image>\n<|grounding|>Convert the document to markdown. "}
+    assert all(c["eval_mode"] is True and c["mode"] == "RGB" for c in calls)
+    assert (calls[0]["base_size"], calls[0]["image_size"], calls[0]["crop_mode"]) == (1024, 640, True)
+    assert sorted(tuple(c["size"]) for c in calls) != [tuple(calls[0]["size"])] * 2  # one call per page
+
+    r = ocr(gpu_server, "deepseek-ai/DeepSeek-OCR", "text")
+    assert r.status_code == 200, r.text
+    assert r.json()["text"] == f"Page {SIZE}\nHello world"
+    assert events(gpu_server.fake_log, "deepseek.infer")[-1]["prompt"] == "<image>\nFree OCR. "
+    load = [e for e in events(gpu_server.fake_log, "automodel") if "c0ffee" in e["folder"]][-1]
+    assert load["trust_remote_code"] is True and load["_attn_implementation"] == "eager"
+    assert load["torch_dtype"] == "torch.float32" and load["use_safetensors"] is True  # CPU: no bf16
+
+
+def test_deepseek_patches_the_cached_remote_code_only_when_asked(gpu_server):
+    assert ocr(gpu_server, "deepseek-ai/DeepSeek-OCR").status_code == 200
+    patched = gpu_server.snapshot / "modeling_deepseekv2.py"
+    assert not patched.is_symlink()  # a patched copy replaced the link...
+    blob = next((gpu_server.snapshot.parent.parent / "blobs").iterdir())
+    assert blob.read_text() == DEEPSEEK_REMOTE_CODE  # ...the shared blob is untouched
+    assert "LlamaFlashAttention2 = LlamaAttention" in patched.read_text()
+
+    r = ocr(gpu_server, "deepseek-unpatched")
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "model_failed"
+    assert "LlamaFlashAttention2" in r.json()["error"]["message"]
+
+
+def test_mineru_blocks_become_text_and_markdown(gpu_server):
+    r = ocr(gpu_server, "opendatalab/MinerU2.5-2509-1.2B", "markdown")
+    assert r.status_code == 200, r.text
+    assert r.json()["text"] == (f"# Report {SIZE}\n\nFirst paragraph goes on.\n\n"
+                                "<table><tr><td>a</td><td>b</td></tr><tr><td>1</td><td>2</td></tr></table>\n\n"
+                                "$$\nE = mc^2\n$$")
+    r = ocr(gpu_server, "opendatalab/MinerU2.5-2509-1.2B", "text")
+    assert r.json()["text"] == f"Running head\nReport {SIZE}\nFirst paragraph goes on.\na\tb\n1\t2\nE = mc^2\n7"
+    client = events(gpu_server.fake_log, "mineru.client")[-1]
+    assert client["backend"] == "transformers" and client["use_tqdm"] is False
+    assert client["model"] == "qwen2vl-model" and client["processor"] == "qwen2vl-processor"
+    assert events(gpu_server.fake_log, "mineru.load_model")[-1]["device_map"] == "cpu"
+
+
+def test_hunyuan_uses_the_model_card_prompts_in_its_chat_template(gpu_server):
+    r = ocr(gpu_server, "tencent/HunyuanOCR", "markdown")
+    assert r.status_code == 200, r.text
+    assert r.json()["text"].startswith(f"read {SIZE} with ")  # decoded new tokens, stripped
+    chat = events(gpu_server.fake_log, "hunyuan.chat")[-1]
+    assert chat["messages"][0] == {"role": "system", "content": ""}
+    assert chat["messages"][1]["content"][1]["text"] == hunyuan.PROMPTS["markdown"]
+    assert chat["add_generation_prompt"] is True and chat["tokenize"] is False
+    assert events(gpu_server.fake_log, "hunyuan.generate")[-1] == {
+        "event": "hunyuan.generate", "max_new_tokens": 64, "do_sample": False, "keys": ["pixel_values"]}
+    assert events(gpu_server.fake_log, "hunyuan.decode")[-1]["ids"] == [99]  # the prompt's tokens cut off
+    load = events(gpu_server.fake_log, "hunyuan.from_pretrained")[-1]
+    assert load["attn_implementation"] == "eager" and load["dtype"] == "torch.float32" and load["device_map"] == "cpu"
+    assert events(gpu_server.fake_log, "processor")[-1]["backend"] == "pil"
+
+    ocr(gpu_server, "tencent/HunyuanOCR", "text")
+    assert events(gpu_server.fake_log, "hunyuan.chat")[-1]["messages"][1]["content"][1]["text"] == "提取图中的文字。"
+
+
+def test_paddle_lays_out_lines_in_reading_order(gpu_server):
+    image = PAGE.copy()
+    image.putpixel((0, 0), (255, 0, 0))  # a red corner: PaddleX must receive it as BGR
+    r = ocr(gpu_server, "pp-ocrv5", "text", image_bytes(image))
+    assert r.status_code == 200, r.text
+    assert r.json()["text"] == "Hello world"  # left to right; the low-score fragment dropped
+    init = events(gpu_server.fake_log, "paddle.init")[-1]
+    assert init["text_detection_model_name"] == "PP-OCRv5_mobile_det" and init["device"] == "cpu"
+    assert init["use_doc_unwarping"] is False and init["cpu_threads"] == 2
+    assert init["source_check"] == "True"
+    assert events(gpu_server.fake_log, "paddle.predict")[-1]["first_pixel"] == [0, 0, 255]
+
+
+def test_models_without_weights_are_unavailable_offline_with_the_command_to_fix_it(gpu_server):
+    models = {m["id"]: m for m in gpu_server.client.get("/v1/models").json()["data"]}
+    for ok in ("deepseek-ai/DeepSeek-OCR", "opendatalab/MinerU2.5-2509-1.2B", "tencent/HunyuanOCR", "pp-ocrv5"):
+        assert models[ok]["available"] is True, models[ok]
+    missing = models["hunyuan-missing"]
+    assert missing["available"] is False
+    assert "HF_HUB_OFFLINE" in missing["reason"] and "venvserve models pull hunyuan-missing" in missing["reason"]
+    r = ocr(gpu_server, "hunyuan-missing")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+
+
+def test_paddle_without_its_models_says_what_to_do(gpu_server, tmp_path):
+    # Through the gateway: refused up front once the hub probe found huggingface.co (PaddleX's
+    # default hoster) unreachable, else the worker's boot fails with PaddleX's own error.
+    r = ocr(gpu_server, "paddle-missing")
+    assert r.status_code == 503, r.text
+    error = r.json()["error"]
+    assert error["code"] in ("model_unavailable", "model_failed") and "venvserve models pull" in error["message"]
+    # The backend's own error, whatever the probe says.
+    python = make_fake_python(tmp_path)
+    code = ("from venvserve_worker.backends.paddle import PaddleOCRBackend\n"
+            "PaddleOCRBackend().load({'text_detection_model_name': 'PP-OCRv5_server_det'})\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "worker_runtime"), "FAKE_LOG": str(tmp_path / "log"),
+           "PADDLE_PDX_CACHE_HOME": str(tmp_path / "pdx")}
+    run = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "No model source is available" in run.stderr and "venvserve models pull" in run.stderr
+    assert "PP-OCRv5_server_det" in run.stderr and str(tmp_path / "pdx") in run.stderr
+
+
+# -- the pieces, in process ------------------------------------------------------
+
+def test_backend_weights_missing_error_names_the_fix(tmp_path):
+    python = make_fake_python(tmp_path)
+    code = ("from venvserve_worker.backends import _hub\n"
+            "try:\n    _hub.resolve_weights({}, 'deepseek-ai/DeepSeek-OCR')\n"
+            "except _hub.WeightsMissing as exc:\n    print(exc)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "worker_runtime"), "FAKE_LOG": str(tmp_path / "log"),
+           "HF_HOME": str(tmp_path / "hf")}
+    for offline, expected in (("1", "the hub is offline (HF_HUB_OFFLINE)"), ("", "downloading them failed (OSError")):
+        out = subprocess.run([str(python), "-c", code], env={**env, "HF_HUB_OFFLINE": offline},
+                             capture_output=True, text=True, timeout=60).stdout
+        assert expected in out and "venvserve models pull deepseek-ai/DeepSeek-OCR" in out, out
+
+
+def test_models_pull_downloads_into_the_data_dir(tmp_path):
+    python = make_fake_python(tmp_path)
+    hub = tmp_path / "hub" / "tencent" / "HunyuanOCR"
+    hub.mkdir(parents=True)
+    (hub / "config.json").write_text("{}")
+    catalog = tmp_path / "models.json"
+    catalog.write_text(json.dumps([{"id": "tencent/HunyuanOCR", "architecture": "hunyuan-ocr",
+                                    "python": str(python), "options": {"weights": "tencent/HunyuanOCR"}}]))
+    data = tmp_path / "data"
+    args = ("models", "pull", "tencent/HunyuanOCR", "--catalog", catalog, "--data-dir", data)
+    env = {"FAKE_LOG": str(tmp_path / "log"), "FAKE_HUB": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    run = cli(*args, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "Pulled tencent/HunyuanOCR" in run.stderr
+    assert (data / "cache/huggingface/hub/models--tencent--HunyuanOCR/snapshots/c0ffee/config.json").exists()
+    again = cli(*args, cwd=tmp_path, env=env)
+    assert again.returncode == 0 and "already in" in again.stderr
+    failed = cli("models", "pull", "tencent/HunyuanOCR", "--catalog", catalog, "--data-dir", tmp_path / "d2",
+                 cwd=tmp_path, env={**env, "FAKE_HUB": str(tmp_path / "nowhere")})
+    assert failed.returncode == 1 and "error: downloading the weights of tencent/HunyuanOCR failed" in failed.stderr
+    assert "couldn't connect" in failed.stderr  # the library's own message, passed through
+    nothing = cli("models", "pull", "rapidocr", "--data-dir", data, cwd=tmp_path)
+    assert nothing.returncode == 0 and "no weights to download" in nothing.stderr
+
+
+def test_deepseek_patch_source_is_idempotent_and_leaves_other_code_alone():
+    patched, changed = deepseek.patch_source(DEEPSEEK_REMOTE_CODE)
+    assert changed == ["LlamaFlashAttention2", "is_torch_fx_available"]
+    assert deepseek.patch_source(patched) == (patched, [])
+    assert patched.endswith(DEEPSEEK_REMOTE_CODE.splitlines(True)[-1])
+    compile(patched, "modeling_deepseekv2.py", "exec")
+    block = ("from transformers.pytorch_utils import (\n    ALL_LAYERNORM_LAYERS,\n"
+             "    is_torch_greater_or_equal_than_1_13,\n)\nx = 1\n")
+    patched, changed = deepseek.patch_source(block)
+    assert changed == ["is_torch_greater_or_equal_than_1_13"] and patched.endswith("x = 1\n")
+    assert "from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS\n" in patched
+
+
+def test_output_cleaners():
+    assert deepseek.clean_output("<|ref|>image<|/ref|><|det|>[[1, 2, 3, 4]]<|/det|>\n\n\n\nText") == "Text"
+    assert mineru.table_text("<table><tr><th>x</th><td> y  z </td></tr></table>") == "x\ty z"
+    tail = "ab" * 10
+    assert _hub.clean_repeats("x" * 8000 + tail * 50) == "x" * 8000 + "ab"
+    assert _hub.clean_repeats("short ab ab ab") == "short ab ab ab"
+
+
+def test_cuda_models_without_a_gpu_say_so(monkeypatch, tmp_path):
+    from venvserve import availability
+    from venvserve.catalog import ModelSpec
+    from venvserve.envs import EnvManager
+
+    monkeypatch.setattr(availability.gpu, "available", lambda: False)
+    envs = EnvManager(ROOT / "envs", tmp_path)
+    spec = ModelSpec(id="deepseek-ai/DeepSeek-OCR", architecture="deepseek", python_env="deepseek-ocr", device="cuda")
+    ok, reason = availability.check(spec, envs)
+    assert not ok and reason.startswith("needs a CUDA GPU") and "; " in reason
+    # With a GPU, the weights decide: cached → available; absent with the hub unreachable → not.
+    monkeypatch.setattr(availability.gpu, "available", lambda: True)
+    monkeypatch.delenv("HF_HOME", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert availability.check(spec, envs) == (True, None)  # the first load would download them
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ok, reason = availability.check(spec, envs)
+    assert not ok and "HF_HUB_OFFLINE" in reason and "models pull deepseek-ai/DeepSeek-OCR" in reason
+    hf_cache_repo(tmp_path, "deepseek-ai/DeepSeek-OCR", {"config.json": "{}"})
+    assert availability.check(spec, envs) == (True, None)

@@ -1,0 +1,146 @@
+"""Helpers shared by the backends of hub-hosted models (deepseek, mineru, hunyuan).
+
+Stdlib only at import time: ``huggingface_hub`` and ``torch`` are imported
+inside the functions, so this module (and the backends) import in any env,
+and the gateway can read the backends' ``weights_needed()`` without them.
+
+Weights are named by the model option ``weights``: a hub repo id
+(``org/name``, downloaded into ``$HF_HOME``, which the gateway points into its
+data dir) or the path of a local folder. ``revision`` pins a hub revision.
+"""
+
+import os
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from .base import BackendError
+
+TRUE = ("1", "true", "yes", "on")
+
+# Files a model folder needs; hub repos also carry sample images and PDFs.
+MODEL_FILES = ("*.json", "*.safetensors", "*.py", "*.txt", "*.model", "*.tiktoken", "*.jinja")
+
+
+def hub_offline() -> bool:
+    """True when the user has told the HF libraries not to use the network."""
+    return any(os.environ.get(v, "").strip().lower() in TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def weights_ref(options: Dict[str, Any], default: str) -> Tuple[str, str, Optional[str]]:
+    """("local", path, None) or ("huggingface", repo_id, revision) for the model's weights."""
+    name = str(options.get("weights") or default)
+    revision = options.get("revision")
+    if name.startswith(("/", "./", "../", "~")) or os.path.isdir(os.path.expanduser(name)):
+        return ("local", os.path.expanduser(name), None)
+    return ("huggingface", name, str(revision) if revision else None)
+
+
+class WeightsMissing(RuntimeError):
+    """The weights are neither in a local folder nor in the hub cache, and cannot be fetched."""
+
+
+def resolve_weights(options: Dict[str, Any], default: str, model_id: Optional[str] = None) -> str:
+    """A local folder holding the weights: the ``weights`` folder itself, or the
+    hub snapshot from the cache, downloaded first when the hub is reachable.
+
+    Raises ``WeightsMissing`` with what to do when neither works.
+    """
+    kind, name, revision = weights_ref(options, default)
+    label = model_id or name
+    if kind == "local":
+        if not os.path.isfile(os.path.join(name, "config.json")):
+            raise WeightsMissing(
+                "the weights folder %s has no config.json; point the model option 'weights' at a "
+                "folder holding the model (config.json, *.safetensors, tokenizer files)" % name)
+        return name
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name, revision=revision, allow_patterns=list(MODEL_FILES), local_files_only=True)
+    except Exception:  # not cached (LocalEntryNotFoundError and friends)
+        pass
+    cache = os.environ.get("HF_HOME") or "~/.cache/huggingface"
+    if hub_offline():
+        raise WeightsMissing(
+            "the weights of %s are not in the hub cache (%s) and the hub is offline (HF_HUB_OFFLINE); "
+            "run `venvserve models pull %s` where huggingface.co is reachable, or set the model "
+            "option 'weights' to a local folder" % (name, cache, label))
+    try:
+        return snapshot_download(name, revision=revision, allow_patterns=list(MODEL_FILES))
+    except Exception as exc:
+        raise WeightsMissing(
+            "the weights of %s are not in the hub cache (%s) and downloading them failed (%s: %s); "
+            "run `venvserve models pull %s` where huggingface.co is reachable, or set the model "
+            "option 'weights' to a local folder" % (name, cache, type(exc).__name__, exc, label)) from exc
+
+
+def pull_weights(options: Dict[str, Any], default: str) -> Dict[str, Any]:
+    """Download the weights into the hub cache (``venvserve models pull``)."""
+    kind, name, revision = weights_ref(options, default)
+    if kind == "local":
+        return {"weights": name, "path": name, "downloaded": False}
+    from huggingface_hub import snapshot_download
+
+    path = snapshot_download(name, revision=revision, allow_patterns=list(MODEL_FILES))
+    return {"weights": name, "revision": revision, "path": path, "downloaded": True}
+
+
+def torch_device(torch: Any, options: Dict[str, Any]) -> str:
+    """``device`` option, else cuda when torch sees a GPU, else cpu."""
+    device = options.get("device")
+    if device:
+        device = str(device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("option device=%r but torch sees no CUDA GPU (torch %s, CUDA build %s); "
+                               "check the NVIDIA driver, or set device to 'cpu'"
+                               % (device, getattr(torch, "__version__", "?"), getattr(torch.version, "cuda", None)))
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_dtype(torch: Any, options: Dict[str, Any], device: str) -> Any:
+    """``dtype`` option, else bfloat16 on CUDA and float32 on CPU."""
+    name = options.get("dtype") or ("bfloat16" if device.startswith("cuda") else "float32")
+    dtype = getattr(torch, str(name), None)
+    if dtype is None:
+        raise ValueError("option dtype=%r is not a torch dtype (bfloat16, float16, float32)" % (name,))
+    return dtype
+
+
+def prompt_for(fmt: str, defaults: Dict[str, str], options: Dict[str, Any]) -> str:
+    """The prompt for ``text`` or ``markdown``: the model's own, unless the
+    catalog's ``prompts`` option replaces it."""
+    custom = options.get("prompts") or {}
+    if not isinstance(custom, dict):
+        raise ValueError("option 'prompts' must be an object like {\"text\": ..., \"markdown\": ...}")
+    return str(custom.get(fmt) or defaults[fmt])
+
+
+def page_images(images: Iterable[str]) -> List[Any]:
+    """Decode every page first, so that a bad page fails the request before any GPU work."""
+    from ._ocr_common import open_image
+
+    return [open_image(path, n) for n, path in enumerate(images, 1)]
+
+
+def positive(options: Dict[str, Any], key: str, default: int) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BackendError("invalid_option", "option %r must be a positive integer (got %r)" % (key, value), 400)
+    return value
+
+
+def clean_repeats(text: str, min_len: int = 8000, min_repeats: int = 10) -> str:
+    """Cut a runaway tail: a substring repeated many times at the end of a
+    long generation (the clean-up HunyuanOCR's model card recommends)."""
+    n = len(text)
+    if n < min_len:
+        return text
+    for size in range(2, n // min_repeats + 1):
+        unit = text[-size:]
+        count, i = 0, n - size
+        while i >= 0 and text[i:i + size] == unit:
+            count += 1
+            i -= size
+        if count >= min_repeats:
+            return text[:n - size * (count - 1)]
+    return text
