@@ -775,3 +775,17 @@ def main() -> None:  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- ray ----------------------------------------------------------------------
+
+@app.command("ray", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                     "help_option_names": []})
+def ray_command(ctx: typer.Context,
+                command: Annotated[str, typer.Argument(help="deploy | plan (add --help for their options)")]):
+    """Put the catalog on a Ray cluster (Ray Serve): one deployment per model, the same HTTP API."""
+    try:
+        from .ray.__main__ import main as ray_main
+    except ImportError as exc:
+        raise fail(f"Ray is not installed ({exc})", hint="pip install 'venvserve[ray]'") from None
+    raise typer.Exit(ray_main([command, *ctx.args]))
