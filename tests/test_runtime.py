@@ -221,9 +221,6 @@ def test_worker_that_cannot_boot_exits_with_the_boot_error_status(tmp_path):
     assert "no_such_module" in out
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the /shutdown thread calls os._exit(0) before the handler "
-                   "writes the 200 reply, so the caller always gets a closed connection "
-                   "(worker_runtime/venvserve_worker/server.py, /shutdown route)")
 def test_shutdown_answers_then_exits(tmp_path):
     proc, ready, sock, spool = start_worker(sys.executable, tmp_path)
     try:

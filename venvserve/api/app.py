@@ -14,6 +14,7 @@ from ..gateway import Gateway
 from ..settings import Settings
 from . import errors
 from .auth import AuthMiddleware, is_admin_route
+from .fastpath import InferFastPath
 from .metrics import Metrics
 from .metrics import router as metrics_router
 from .requestlog import ObserveMiddleware
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, gw: Gateway | None = None) -> F
         app.include_router(module.router)
     app.include_router(metrics_router)
     app.mount("/ui", ui.static_files(), name="ui")
+    app.add_middleware(InferFastPath, gw=gw)  # innermost: auth and observation stay outside it
     if settings.api_key or settings.admin_key:
         app.add_middleware(AuthMiddleware, api_key=settings.api_key, admin_key=settings.admin_key)
         _document_auth(app, bool(settings.api_key))

@@ -5,5 +5,5 @@ from fastapi import Request
 from ..gateway import Gateway
 
 
-def gateway(request: Request) -> Gateway:
+async def gateway(request: Request) -> Gateway:
     return request.app.state.gateway

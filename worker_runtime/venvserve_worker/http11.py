@@ -80,12 +80,21 @@ class Handler(socketserver.StreamRequestHandler):
                 self.wfile.write(encode_response(status, payload, close))
             except OSError:
                 return
+            after = getattr(app, "after_response", None)
+            if after is not None:
+                after(request, status)
             if close:
                 return
 
 
+# The gateway opens up to max_concurrency + 2 connections at once; socketserver's
+# default backlog of 5 made a burst of connects fail with EAGAIN (a 502).
+LISTEN_BACKLOG = 1024
+
+
 class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, path, app):
         self.app = app
@@ -94,6 +103,7 @@ class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 class TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
     allow_reuse_address = True
 
     def __init__(self, address, app):

@@ -5,14 +5,12 @@ of the model's env and this runtime on PYTHONPATH; configured by the JSON in
 ``$VENVSERVE_WORKER_CONFIG``.
 """
 
-import hmac
 import importlib
 import json
 import os
 import sys
 import threading
 import time
-import traceback
 
 from . import lifeline, protocol
 from .backends.base import BackendError
@@ -49,6 +47,11 @@ class Worker:
         self.config = config
         self.backend = backend
         self.token = config.get("token") or ""
+        self.compare_digest = None
+        if self.token:  # hmac pulls in OpenSSL's hashlib (~3 MB resident): only a TCP worker needs it
+            import hmac
+
+            self.compare_digest = hmac.compare_digest
         self.started = time.time()
         self.load_ms = load_ms
         self.served = 0
@@ -73,7 +76,7 @@ class Worker:
         }
 
     def __call__(self, request):
-        if self.token and not hmac.compare_digest(
+        if self.token and not self.compare_digest(
                 request.headers.get(protocol.TOKEN_HEADER.lower(), ""), self.token):
             return error(401, "unauthorized", "missing or wrong worker token")
         route = (request.method, request.path)
@@ -84,7 +87,7 @@ class Worker:
         if route == ("POST", "/infer"):
             return self.infer(request)
         if route == ("POST", "/shutdown"):
-            threading.Thread(target=self.shutdown, daemon=True).start()
+            self.draining = True  # /healthz reports not ready from now on
             return 200, {"status": "draining"}
         return error(404, "not_found", "no route %s %s" % route)
 
@@ -106,6 +109,8 @@ class Worker:
         except BackendError as exc:
             return error(exc.status, exc.code, exc.message)
         except Exception as exc:
+            import traceback
+
             traceback.print_exc()
             return error(500, "backend_error", "%s: %s" % (type(exc).__name__, exc))
         finally:
@@ -130,6 +135,11 @@ class Worker:
                 return error(403, "path_refused", "input files must come from the gateway's spool folder")
         return None
 
+    def after_response(self, request, status):
+        """Runs once a reply is written: /shutdown must not exit before its own answer."""
+        if (request.method, request.path) == ("POST", "/shutdown") and status == 200:
+            threading.Thread(target=self.shutdown, daemon=True).start()
+
     def shutdown(self):
         """Finish what is in flight, then exit (the gateway escalates if this hangs)."""
         with self.cond:
@@ -147,6 +157,8 @@ def boot(config):
         backend = resolve_backend(config["architecture"])()
         backend.load(config.get("options") or {})
     except BaseException:
+        import traceback
+
         traceback.print_exc()
         sys.stderr.write("venvserve-worker: model %r cannot boot\n" % config.get("model"))
         sys.stderr.flush()

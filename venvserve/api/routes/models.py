@@ -23,12 +23,17 @@ async def list_models(gw: Gateway = Depends(gateway)):
 async def infer(model_id: str, request: Request,
                 body: dict = Body(..., examples=[{"hello": "world", "packages": ["pip"]}]),
                 gw: Gateway = Depends(gateway)):
+    return await run_infer(gw, model_id, body, request.is_disconnected)
+
+
+async def run_infer(gw: Gateway, model_id: str, body: dict, disconnected) -> dict:
+    """The route's work, shared with the fast path (api/fastpath.py)."""
     model_id = gw.resolve_model(model_id)
     for key in RESERVED_KEYS:
         if key in body:
             raise BadRequest(f"`{key}` is set by the gateway from uploaded files; upload them to POST /v1/ocr",
                              code="reserved_field")
-    return await gw.supervisor.infer(model_id, body, disconnected=request.is_disconnected)
+    return await gw.supervisor.infer(model_id, body, disconnected=disconnected)
 
 
 @router.post("/v1/models/{model_id:path}/load", summary="Start the model's workers and wait until ready")
