@@ -70,7 +70,7 @@ def dependency_closure(root: str) -> dict[str, str]:
 
 def test_venvserve_dependencies_bring_no_ml_stack():
     closure = dependency_closure("venvserve")
-    assert {"fastapi", "uvicorn", "aiohttp", "pillow", "pypdfium2", "uv"} <= set(closure), sorted(closure)
+    assert {"fastapi", "uvicorn", "pillow", "pypdfium2", "uv"} <= set(closure), sorted(closure)
     pulled = {d: closure[d] for d in closure if d in {normalise(f) for f in FORBIDDEN_DISTS}}
     assert not pulled, f"venvserve's dependencies pull in {pulled} (distribution: required by)"
 

@@ -12,7 +12,7 @@
      ├── GatewayTimeout        504  the request outlived its timeout
      └── EnvBuildFailed        500  uv could not build the env (log tail attached)
 
-Subprocess, aiohttp and uv failures are translated into these at the
+Subprocess, worker-connection and uv failures are translated into these at the
 boundary where they happen, so routes only ever see this tree.
 """
 
