@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Request
 
 from ...errors import BadRequest
 from ...gateway import Gateway, parse_options
+from .. import examples as ex
 from ..deps import gateway
 from ..uploads import receive_upload
 
@@ -23,7 +24,7 @@ OCR_EXAMPLE = {
              description="multipart form: `file` (PNG, JPEG, WebP, TIFF, BMP or PDF), optional `model` "
                          "(default: the catalog's first), `format` (`text` or `markdown`) and `options` "
                          "(a JSON object for the backend). PDF pages are rasterised and OCR'd one by one.",
-             responses={200: {"content": {"application/json": {"example": OCR_EXAMPLE}}}})
+             responses=ex.responses(OCR_EXAMPLE, 400, 404, 413, 415, 429, 502, 503, 504))
 async def ocr(request: Request, gw: Gateway = Depends(gateway)):
     t0 = time.perf_counter()
     work_dir = gw.new_request_dir()

@@ -4,17 +4,19 @@ from fastapi import APIRouter, Depends
 
 from ... import __version__
 from ...gateway import Gateway
+from .. import examples as ex
 from ..deps import gateway
 
 router = APIRouter(tags=["status"])
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get("/healthz", summary="Liveness", responses=ex.responses(ex.HEALTH))
 async def healthz(gw: Gateway = Depends(gateway)):
     return {"status": "draining" if gw.supervisor.draining else "ok", "version": __version__}
 
 
-@router.get("/v1/status", summary="Workers, models (activity, queue), budget")
+@router.get("/v1/status", summary="Workers, models (activity, queue), budget",
+            responses=ex.responses(ex.STATUS))
 async def status(gw: Gateway = Depends(gateway)):
     return {
         "version": __version__,
