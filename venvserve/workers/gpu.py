@@ -1,10 +1,13 @@
-"""GPU facts through NVML, when a GPU and the NVML library are present.
+"""GPU facts: through NVML (nvidia-ml-py) when it is installed, else `nvidia-smi`.
 
-The gateway stays lean: pynvml (nvidia-ml-py) is optional; without it, or
-without a GPU, every answer here is "none".
+The gateway stays lean, so pynvml is optional; a machine with the NVIDIA
+driver always has `nvidia-smi`. Without either, or without a GPU, every
+answer here is "none".
 """
 
 import functools
+import shutil
+import subprocess
 
 
 @functools.lru_cache(maxsize=1)
@@ -18,38 +21,59 @@ def _nvml():
         return None
 
 
-def available() -> bool:
-    nvml = _nvml()
+def _smi(*query: str) -> list[list[str]]:
+    """Rows of `nvidia-smi --query-...=... --format=csv,noheader,nounits`; [] without it."""
+    binary = shutil.which("nvidia-smi")
+    if not binary:
+        return []
     try:
-        return bool(nvml and nvml.nvmlDeviceGetCount() > 0)
-    except Exception:
-        return False
+        out = subprocess.run([binary, *query, "--format=csv,noheader,nounits"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [[cell.strip() for cell in line.split(",")] for line in out.splitlines() if line.strip()]
 
 
-def _device_sum(field: str) -> int:
+def _memory_mb(field: str) -> int:
     nvml = _nvml()
-    if not available():
-        return 0
-    return sum(getattr(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)), field) // 2**20
-               for i in range(nvml.nvmlDeviceGetCount()))
+    if nvml:
+        try:
+            return sum(getattr(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)), field) // 2**20
+                       for i in range(nvml.nvmlDeviceGetCount()))
+        except Exception:
+            return 0
+    return sum(int(row[0]) for row in _smi(f"--query-gpu=memory.{field}") if row[0].isdigit())
 
 
+@functools.lru_cache(maxsize=1)
+def available() -> bool:
+    """Is there a GPU? (Asked for every cuda model on every model listing: cached.)"""
+    return total_memory_mb() > 0
+
+
+@functools.lru_cache(maxsize=1)
 def total_memory_mb() -> int:
-    return _device_sum("total")
+    return _memory_mb("total")
 
 
 def used_memory_mb() -> int:
-    return _device_sum("used")
+    return _memory_mb("used")
 
 
 def process_memory_mb() -> dict[int, int]:
     """GPU memory in use per pid, over all devices."""
     nvml = _nvml()
-    if not available():
-        return {}
     usage: dict[int, int] = {}
-    for i in range(nvml.nvmlDeviceGetCount()):
-        handle = nvml.nvmlDeviceGetHandleByIndex(i)
-        for proc in nvml.nvmlDeviceGetComputeRunningProcesses(handle):
-            usage[proc.pid] = usage.get(proc.pid, 0) + (proc.usedGpuMemory or 0) // 2**20
+    if nvml:
+        try:
+            for i in range(nvml.nvmlDeviceGetCount()):
+                handle = nvml.nvmlDeviceGetHandleByIndex(i)
+                for proc in nvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                    usage[proc.pid] = usage.get(proc.pid, 0) + (proc.usedGpuMemory or 0) // 2**20
+        except Exception:
+            return {}
+        return usage
+    for row in _smi("--query-compute-apps=pid,used_memory"):
+        if len(row) == 2 and row[0].isdigit() and row[1].isdigit():
+            usage[int(row[0])] = usage.get(int(row[0]), 0) + int(row[1])
     return usage

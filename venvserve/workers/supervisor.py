@@ -423,8 +423,9 @@ class Supervisor:
             async with self.changed:
                 await self.changed.wait_for(lambda: worker.in_flight == 0)
         log.info("model %s: stopping worker %d (pid %s)", worker.model, worker.id, worker.pid)
+        since = time.monotonic()
         await worker.process.stop(self.settings.stop_grace_s)
-        await self._wait_gpu_release(worker)
+        await self._wait_gpu_release(worker, since)
 
     # -- memory budget -----------------------------------------------------
 
@@ -491,14 +492,16 @@ class Supervisor:
                     break
         return picked
 
-    async def _wait_gpu_release(self, worker: Worker) -> None:
-        """After a GPU worker exits, wait until NVML no longer lists its pid."""
+    async def _wait_gpu_release(self, worker: Worker, since: float) -> None:
+        """After a GPU worker exits, wait until the driver no longer lists its pid."""
         spec = self.catalog.get(worker.model)
         if not spec or spec.device != "cuda" or not gpu.available():
             return
         deadline = time.monotonic() + 30
-        while worker.pid in gpu.process_memory_mb() and time.monotonic() < deadline:
+        while worker.pid in await asyncio.to_thread(gpu.process_memory_mb) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        log.info("model %s: worker %d's GPU memory freed in %.3fs", worker.model, worker.id,
+                 time.monotonic() - since)
 
     def _remember_memory(self, model_id: str, process: WorkerProcess) -> None:
         rss = process.rss_mb()

@@ -5,7 +5,8 @@ It runs in any env (it needs nothing but the stdlib), so a catalog entry with
 the failure modes the supervisor must survive reproducible:
 
 load options: ``fail_load`` (raise in load), ``load_s`` (slow load),
-``allocate_mb`` (hold that much resident memory).
+``allocate_mb`` (hold that much resident memory), ``allocate_gpu_mb`` (hold
+that much CUDA memory through torch, where the env has it).
 request keys: ``sleep_s``, ``hang`` (sleep for ever), ``crash`` (exit at once),
 ``raise`` (raise an exception), ``packages`` (report their versions).
 """
@@ -26,6 +27,11 @@ class EchoBackend:
         mb = int(options.get("allocate_mb", 0))
         # bytearray pages are touched when created, so they count in RSS.
         self.ballast = bytearray(b"\1" * (mb * 1024 * 1024)) if mb else b""
+        gpu_mb = int(options.get("allocate_gpu_mb", 0))
+        if gpu_mb:
+            import torch
+
+            self.gpu_ballast = torch.ones(gpu_mb * 1024 * 1024, dtype=torch.uint8, device="cuda")
 
     def infer(self, request):
         if request.get("crash"):

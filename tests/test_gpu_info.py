@@ -1,0 +1,50 @@
+"""GPU facts without NVML's Python binding: parsed from `nvidia-smi` (a stand-in script here,
+since this machine has no GPU; the real binary prints the same CSV)."""
+
+import stat
+
+import pytest
+
+from venvserve.workers import gpu
+
+FAKE_SMI = """#!/bin/sh
+case "$*" in
+  *--query-gpu=memory.total*) printf '143771\\n' ;;
+  *--query-gpu=memory.used*) printf '20517\\n' ;;
+  *--query-compute-apps=pid,used_memory*) printf '4242, 20480\\n4243, 16\\n4242, 4\\n' ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_smi(tmp_path, monkeypatch):
+    script = tmp_path / "nvidia-smi"
+    script.write_text(FAKE_SMI)
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(gpu, "_nvml", lambda: None)
+    gpu.available.cache_clear()
+    gpu.total_memory_mb.cache_clear()
+    yield
+    gpu.available.cache_clear()
+    gpu.total_memory_mb.cache_clear()
+
+
+def test_memory_and_processes_come_from_nvidia_smi(fake_smi):
+    assert gpu.available() is True
+    assert gpu.total_memory_mb() == 143771
+    assert gpu.used_memory_mb() == 20517
+    assert gpu.process_memory_mb() == {4242: 20484, 4243: 16}
+
+
+def test_no_gpu_and_no_tools_means_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(gpu, "_nvml", lambda: None)
+    gpu.available.cache_clear()
+    gpu.total_memory_mb.cache_clear()
+    try:
+        assert gpu.available() is False
+        assert gpu.process_memory_mb() == {}
+    finally:
+        gpu.available.cache_clear()
+        gpu.total_memory_mb.cache_clear()
