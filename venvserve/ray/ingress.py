@@ -17,7 +17,6 @@ as the model's replicas × max_concurrency.
 """
 
 import asyncio
-import json
 import shutil
 import tempfile
 import time
@@ -31,6 +30,7 @@ from .. import __version__, media
 from ..api import errors as api_errors
 from ..api.uploads import receive_upload
 from ..catalog import ModelSpec
+from ..gateway import parse_options
 from ..errors import (BadRequest, GatewayTimeout, NotFound, TooManyRequests, Unavailable, VenvserveError,
                       WorkerCrashed)
 
@@ -40,18 +40,6 @@ STATUS_CACHE_S = 1.0
 
 api = FastAPI(title="venvserve on Ray Serve", version=__version__)
 api_errors.install(api)
-
-
-def parse_options(raw: str | None) -> dict:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"`options` is not valid JSON: {exc}", code="invalid_options") from None
-    if not isinstance(value, dict):
-        raise BadRequest("`options` must be a JSON object", code="invalid_options")
-    return value
 
 
 def translate(exc: BaseException, model_id: str) -> VenvserveError:

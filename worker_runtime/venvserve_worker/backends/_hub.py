@@ -144,3 +144,20 @@ def clean_repeats(text: str, min_len: int = 8000, min_repeats: int = 10) -> str:
         if count >= min_repeats:
             return text[:n - size * (count - 1)]
     return text
+
+
+class HubWeights:
+    """What a backend whose weights come from a hub adds for the gateway: its
+    downloads (``weights_needed``, read by availability) and ``pull`` (run by
+    `venvserve models pull`). Subclasses set ``DEFAULT_WEIGHTS``."""
+
+    DEFAULT_WEIGHTS = ""
+
+    @classmethod
+    def weights_needed(cls, options: Dict[str, Any]) -> list:
+        return [weights_ref(options or {}, cls.DEFAULT_WEIGHTS)]
+
+    @classmethod
+    def pull(cls, options: Dict[str, Any]) -> Dict[str, Any]:
+        return pull_weights(options or {}, cls.DEFAULT_WEIGHTS)
+

@@ -130,8 +130,8 @@ def patch_remote_code(folder: str) -> Dict[str, List[str]]:
     return patched
 
 
-class DeepSeekOCRBackend:
-    WEIGHTS_DEFAULT = DEFAULT_WEIGHTS
+class DeepSeekOCRBackend(_hub.HubWeights):
+    DEFAULT_WEIGHTS = DEFAULT_WEIGHTS
 
     def __init__(self) -> None:
         self._model: Any = None
@@ -141,14 +141,6 @@ class DeepSeekOCRBackend:
         self._patched: Dict[str, List[str]] = {}
         self._device = None
         self._load_s = None
-
-    @staticmethod
-    def weights_needed(options: Dict[str, Any]) -> list:
-        return [_hub.weights_ref(options or {}, DEFAULT_WEIGHTS)]
-
-    @staticmethod
-    def pull(options: Dict[str, Any]) -> Dict[str, Any]:
-        return _hub.pull_weights(options or {}, DEFAULT_WEIGHTS)
 
     def load(self, options: Dict[str, Any]) -> None:
         t0 = time.perf_counter()

@@ -40,7 +40,9 @@ PROMPTS = {
 }
 
 
-class HunyuanOCRBackend:
+class HunyuanOCRBackend(_hub.HubWeights):
+    DEFAULT_WEIGHTS = DEFAULT_WEIGHTS
+
     def __init__(self) -> None:
         self._model: Any = None
         self._processor: Any = None
@@ -48,14 +50,6 @@ class HunyuanOCRBackend:
         self._options: Dict[str, Any] = {}
         self._lock = threading.Lock()
         self._load_s = None
-
-    @staticmethod
-    def weights_needed(options: Dict[str, Any]) -> list:
-        return [_hub.weights_ref(options or {}, DEFAULT_WEIGHTS)]
-
-    @staticmethod
-    def pull(options: Dict[str, Any]) -> Dict[str, Any]:
-        return _hub.pull_weights(options or {}, DEFAULT_WEIGHTS)
 
     def load(self, options: Dict[str, Any]) -> None:
         t0 = time.perf_counter()

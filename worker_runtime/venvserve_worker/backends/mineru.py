@@ -106,19 +106,13 @@ def blocks_to_text(blocks: List[Dict[str, Any]], markdown: bool) -> str:
     return ("\n\n" if markdown else "\n").join(parts)
 
 
-class MinerUBackend:
+class MinerUBackend(_hub.HubWeights):
+    DEFAULT_WEIGHTS = DEFAULT_WEIGHTS
+
     def __init__(self) -> None:
         self._client: Any = None
         self._lock = threading.Lock()
         self._load_s = None
-
-    @staticmethod
-    def weights_needed(options: Dict[str, Any]) -> list:
-        return [_hub.weights_ref(options or {}, DEFAULT_WEIGHTS)]
-
-    @staticmethod
-    def pull(options: Dict[str, Any]) -> Dict[str, Any]:
-        return _hub.pull_weights(options or {}, DEFAULT_WEIGHTS)
 
     def load(self, options: Dict[str, Any]) -> None:
         t0 = time.perf_counter()
