@@ -132,13 +132,11 @@ class Gateway:
         work_dir = work_dir or self.new_request_dir()
         try:
             if kind == "application/pdf":
-                pages = await asyncio.to_thread(media.render_pdf, path, work_dir,
-                                                self.settings.pdf_dpi, self.settings.max_pdf_pages)
+                pages = self._pdf_pages(path, work_dir)
             else:
                 await asyncio.to_thread(media.check_image, path)
-                pages = [path]
-            t1 = time.perf_counter()
-            results = await self._ocr_pages(model_id, pages, fmt, options or {}, disconnected)
+                pages = _one(path)
+            results, t1 = await self._ocr_pages(model_id, pages, fmt, options or {}, disconnected)
             t2 = time.perf_counter()
         finally:
             if own_dir:
@@ -153,26 +151,48 @@ class Gateway:
                           "total": round((t2 - t0) * 1000, 2)},
         }
 
-    async def _ocr_pages(self, model_id: str, pages: list[Path], fmt: str, options: dict,
-                         disconnected=None) -> list[dict]:
+    async def _pdf_pages(self, path: Path, work_dir: Path):
+        """Rasterise page after page in a thread, yielding each as soon as it exists."""
+        pdf, count = await asyncio.to_thread(media.open_pdf, path, self.settings.max_pdf_pages)
+        try:
+            for index in range(count):
+                yield await asyncio.to_thread(media.render_page, pdf, index, work_dir, self.settings.pdf_dpi)
+        finally:
+            pdf.close()
+
+    async def _ocr_pages(self, model_id: str, pages, fmt: str, options: dict,
+                         disconnected=None) -> tuple[list[dict], float]:
+        """OCR pages as they arrive: page n is being read while page n+1 is rasterised.
+
+        One request per page, as many at once as the model's workers can run.
+        Answers the pages' results in order and when the first page was ready.
+        """
         spec = self.catalog.get(model_id)
-
-        async def one(page: Path) -> dict:
-            answer = await self.supervisor.infer(model_id, {
-                "task": "ocr", "images": [str(page)], "format": fmt, "options": options},
-                disconnected=disconnected)
-            return answer["pages"][0]
-
-        if len(pages) == 1:
-            return [await one(pages[0])]
-        # One request per page, as many at once as the model's workers can run.
         gate = asyncio.Semaphore(spec.replicas * spec.max_concurrency)
 
-        async def gated(page: Path) -> dict:
+        async def one(page: Path) -> dict:
             async with gate:
-                return await one(page)
+                answer = await self.supervisor.infer(model_id, {
+                    "task": "ocr", "images": [str(page)], "format": fmt, "options": options},
+                    disconnected=disconnected)
+            return answer["pages"][0]
 
-        return await asyncio.gather(*(gated(p) for p in pages))
+        tasks: list[asyncio.Task] = []
+        first_ready = None
+        try:
+            async for page in pages:
+                first_ready = first_ready or time.perf_counter()
+                tasks.append(asyncio.ensure_future(one(page)))
+            return list(await asyncio.gather(*tasks)), first_ready
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+
+async def _one(path: Path):
+    yield path
 
 
 def parse_options(raw: str | None) -> dict:

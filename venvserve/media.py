@@ -65,8 +65,8 @@ def check_image(path: Path) -> tuple[int, int]:
     return size
 
 
-def render_pdf(path: Path, out_dir: Path, dpi: int, max_pages: int) -> list[Path]:
-    """Rasterise every page to PNG files in ``out_dir`` (fast compression: read once)."""
+def open_pdf(path: Path, max_pages: int):
+    """The document and its page count; a 400 for what cannot be OCR'd. Close it after use."""
     import pypdfium2 as pdfium
 
     try:
@@ -74,26 +74,36 @@ def render_pdf(path: Path, out_dir: Path, dpi: int, max_pages: int) -> list[Path
     except pdfium.PdfiumError as exc:
         raise BadRequest(f"the PDF cannot be opened ({exc}); it may be truncated, corrupt or encrypted",
                          code="invalid_pdf", hint="re-export the PDF, or send its pages as images") from None
-    try:
-        count = len(pdf)
+    count = len(pdf)
+    if count == 0 or count > max_pages:
+        pdf.close()
         if count == 0:
             raise BadRequest("the PDF has no pages", code="invalid_pdf")
-        if count > max_pages:
-            raise BadRequest(f"the PDF has {count} pages; this server takes at most {max_pages}",
-                             code="too_many_pages", hint="split the PDF, or raise --max-pdf-pages")
-        pages = []
-        for index in range(count):
-            page = pdf[index]
-            try:
-                image = page.render(scale=dpi / 72).to_pil()
-            except pdfium.PdfiumError as exc:
-                raise BadRequest(f"page {index + 1} of the PDF cannot be rendered: {exc}",
-                                 code="invalid_pdf") from None
-            finally:
-                page.close()
-            target = out_dir / f"page-{index + 1:04d}.png"
-            image.save(target, format="PNG", compress_level=1)
-            pages.append(target)
-        return pages
+        raise BadRequest(f"the PDF has {count} pages; this server takes at most {max_pages}",
+                         code="too_many_pages", hint="split the PDF, or raise --max-pdf-pages")
+    return pdf, count
+
+
+def render_page(pdf, index: int, out_dir: Path, dpi: int) -> Path:
+    """Rasterise one page to a PNG in ``out_dir`` (fast compression: it is read once)."""
+    import pypdfium2 as pdfium
+
+    page = pdf[index]
+    try:
+        image = page.render(scale=dpi / 72).to_pil()
+    except pdfium.PdfiumError as exc:
+        raise BadRequest(f"page {index + 1} of the PDF cannot be rendered: {exc}", code="invalid_pdf") from None
+    finally:
+        page.close()
+    target = out_dir / f"page-{index + 1:04d}.png"
+    image.save(target, format="PNG", compress_level=1)
+    return target
+
+
+def render_pdf(path: Path, out_dir: Path, dpi: int, max_pages: int) -> list[Path]:
+    """Every page as a PNG file in ``out_dir``."""
+    pdf, count = open_pdf(path, max_pages)
+    try:
+        return [render_page(pdf, index, out_dir, dpi) for index in range(count)]
     finally:
         pdf.close()

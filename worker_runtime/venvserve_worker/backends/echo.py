@@ -56,6 +56,8 @@ class EchoBackend:
 
     def ocr(self, request):
         # Reads only each page's size: the gateway's own cost, without a model's.
+        # options.sleep_s stands for a model that takes that long a page off the CPU (a GPU model).
+        time.sleep(float((request.get("options") or {}).get("sleep_s", 0)))
         pages = []
         for number, path in enumerate(request.get("images") or [], start=1):
             try:
