@@ -34,6 +34,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from venvserve.workers.process import rss_mb
+
 from . import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,17 +59,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
 
 
 def http_json(url: str, method: str = "GET", payload=None, timeout: float = 600) -> dict:

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -89,21 +88,19 @@ class ModelReplica:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _run(self, request):
-        from venvserve_worker.backends.base import BackendError
+        from venvserve_worker.server import call_backend
 
         with self.lock:
             self.in_flight += 1
         try:
-            return {"ok": True, "result": self.backend.infer(request)}
-        except BackendError as exc:
-            return _failure(exc.status, exc.code, exc.message)
-        except Exception as exc:
-            traceback.print_exc()
-            return _failure(500, "backend_error", "%s: %s" % (type(exc).__name__, exc))
+            status, answer = call_backend(self.backend, request)
         finally:
             with self.lock:
                 self.in_flight -= 1
                 self.served += 1
+        if status == 200:
+            return {"ok": True, "result": answer}
+        return _failure(status, answer["error"]["code"], answer["error"]["message"])
 
     # -- facts -----------------------------------------------------------------
 

@@ -47,7 +47,8 @@ class LaunchSpec:
     input_dir: Path | None = None  # the only folder whose files the worker may read as inputs
 
 
-def _rss_mb(pid: int) -> float | None:
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process in MB, from /proc; None where unknown."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -79,7 +80,7 @@ class WorkerProcess:
         return self.proc.returncode if self.proc else None
 
     def rss_mb(self) -> float | None:
-        return _rss_mb(self.pid) if self.pid else None
+        return rss_mb(self.pid) if self.pid else None
 
     def stderr_tail(self, n: int = 15) -> list[str]:
         return list(self.lines)[-n:]

@@ -40,6 +40,20 @@ def error(status, code, message):
     return status, {"error": {"code": code, "message": message}}
 
 
+def call_backend(backend, request):
+    """(status, answer): the backend's result, or its failure as a JSON error. Never raises:
+    a BackendError keeps its status and code, anything else is a 500 and the worker serves on."""
+    try:
+        return 200, backend.infer(request)
+    except BackendError as exc:
+        return error(exc.status, exc.code, exc.message)
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        return error(500, "backend_error", "%s: %s" % (type(exc).__name__, exc))
+
+
 class Worker:
     """Routes the gateway's requests to the backend; owns in-flight counting."""
 
@@ -105,14 +119,7 @@ class Worker:
             self.in_flight += 1
         try:
             with self.slots:
-                return 200, self.backend.infer(payload)
-        except BackendError as exc:
-            return error(exc.status, exc.code, exc.message)
-        except Exception as exc:
-            import traceback
-
-            traceback.print_exc()
-            return error(500, "backend_error", "%s: %s" % (type(exc).__name__, exc))
+                return call_backend(self.backend, payload)
         finally:
             with self.cond:
                 self.in_flight -= 1
