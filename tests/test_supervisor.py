@@ -335,3 +335,18 @@ def test_a_client_that_disconnects_while_queued_leaves_the_queue(server_factory)
     assert busy.result().status_code == 200
     wait_until(lambda: status()["workers"][0]["in_flight"] == 0)
     assert status()["workers"][0]["requests"] == 2  # the warm-up and the slow one: never the third
+
+
+def test_a_worker_that_stops_answering_healthz_is_stopped_and_replaced(server_factory):
+    server = server_factory([ECHO], env={"VENVSERVE_HEALTH_INTERVAL_S": "1", "VENVSERVE_HEALTH_TIMEOUT_S": "1",
+                                         "VENVSERVE_STOP_GRACE_S": "1"})
+    pid = server.client.post("/v1/models/echo/infer", json={}).json()["pid"]
+    os.kill(pid, signal.SIGSTOP)  # alive, holding its memory, answering nothing
+    try:
+        wait_until(lambda: not pid_alive(pid), timeout=20)
+    finally:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert "stopped answering /healthz" in server.output()
+    again = server.client.post("/v1/models/echo/infer", json={"n": 3})
+    assert again.status_code == 200 and again.json()["pid"] != pid

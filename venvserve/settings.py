@@ -33,6 +33,8 @@ class Settings:
     queue_timeout_s: float = 120.0
     worker_transport: str = "unix"  # or "tcp" (127.0.0.1 + per-worker token)
     stop_grace_s: float = 10.0
+    health_interval_s: float = 10.0  # how often each worker's /healthz is asked
+    health_timeout_s: float = 5.0  # two missed answers in a row: the worker is replaced
     pdf_dpi: int = 200
     max_pdf_pages: int = 200
     log_format: str = "text"
@@ -60,11 +62,12 @@ class Settings:
 
 
 def _convert(kind, raw: str):
-    kind = str(kind)
-    if kind.startswith("int"):
+    """A VENVSERVE_* value as the field's type (``int``, ``float``, ``Path | None``, ``str``...)."""
+    name = getattr(kind, "__name__", None) or str(kind)
+    if kind is int or name == "int":
         return int(raw)
-    if kind.startswith("float"):
+    if kind is float or name == "float":
         return float(raw)
-    if "Path" in kind:
+    if "Path" in str(kind):
         return Path(raw).expanduser()
     return raw

@@ -39,8 +39,6 @@ BOOT_ATTEMPTS = 3  # a model that cannot boot this many times in a row is marked
 BOOT_BACKOFF_S = 0.5  # doubled after each failed boot
 CRASH_WINDOW_S = 60.0
 CRASHES_TO_FAIL = 5  # crashes within the window that mark a model failed
-HEALTH_INTERVAL_S = 10.0
-HEALTH_TIMEOUT_S = 5.0
 QUEUE_POLL_S = 0.25  # how often a queued request checks that its client is still there
 
 
@@ -528,7 +526,7 @@ class Supervisor:
     # -- housekeeping ------------------------------------------------------
 
     async def _housekeeping(self) -> None:
-        """Once a second: unload idle models; every HEALTH_INTERVAL_S: health checks."""
+        """Once a second: unload idle models; every health_interval_s: health checks."""
         last_health = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
@@ -545,7 +543,7 @@ class Supervisor:
                         self._spawn_task(self._stop_worker(w, drain=True))
                     elif w.state in ROUTABLE:
                         self._remember_memory(rt.spec.id, w.process)
-            if now - last_health > HEALTH_INTERVAL_S:
+            if now - last_health > self.settings.health_interval_s:
                 last_health = now
                 for rt in self.models.values():
                     for w in rt.workers:
@@ -554,7 +552,7 @@ class Supervisor:
 
     async def _health_check(self, worker: Worker) -> None:
         try:
-            await worker.client.call("GET", "/healthz", timeout=HEALTH_TIMEOUT_S)
+            await worker.client.call("GET", "/healthz", timeout=self.settings.health_timeout_s)
             worker.health_failures = 0
         except (WorkerGone, VenvserveError):
             worker.health_failures += 1
