@@ -6,6 +6,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import ROOT, assert_error, raw_http
@@ -182,3 +183,18 @@ def test_private_dirs_are_0700(ocr_server):
     assert stat.S_IMODE(os.stat(run_dir).st_mode) == 0o700
     sockets = [p for p in run_dir.iterdir() if stat.S_ISSOCK(p.lstat().st_mode)]
     assert sockets, "no worker socket in the runtime dir"
+
+
+def test_a_tcp_worker_answers_only_the_gateway_that_holds_its_token(server_factory):
+    server = server_factory([{"id": "echo", "architecture": "echo"}], args=("--worker-transport", "tcp"))
+    answer = server.client.post("/v1/models/echo/infer", json={"via": "gateway"})
+    assert answer.status_code == 200 and answer.json()["via"] == "gateway"
+    [worker] = server.workers()
+    host, port = worker["address"].rsplit(":", 1)
+    assert host == "127.0.0.1"
+    for headers in ({}, {"X-Venvserve-Token": "guess"}):
+        direct = httpx.post(f"http://127.0.0.1:{port}/infer", json={"via": "someone else"}, headers=headers)
+        assert direct.status_code == 401
+        assert direct.json()["error"]["code"] == "unauthorized"
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 401
+    assert server.workers()[0]["requests"] == 1  # nothing reached the backend but the gateway's request

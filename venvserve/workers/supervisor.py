@@ -571,6 +571,7 @@ class Supervisor:
         now = time.monotonic()
         return [{
             "id": w.id, "model": w.model, "pid": w.pid, "env": w.env, "python": w.python,
+            "address": str(w.process.spec.socket) if w.process.spec.socket else f"127.0.0.1:{w.process.port}",
             "state": w.state.value, "started_at": w.started_at,
             "idle_s": round(now - w.last_used, 1) if w.in_flight == 0 else 0.0,
             "in_flight": w.in_flight, "requests": w.served, "rss_mb": w.process.rss_mb(),
