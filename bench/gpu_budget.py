@@ -52,8 +52,8 @@ def main(argv=None) -> int:
 
     swaps = []
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp), catalog, args=("--gpu-memory-budget-mb", str(budget)),
-                              env={"VENVSERVE_LOAD_TIMEOUT_S": "600"})
+        server = start_server(Path(tmp), catalog, args=("--gpu-memory-budget-mb", str(budget),
+                                                          "--load-timeout-s", "600"))
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         try:

@@ -122,6 +122,7 @@ def serve(
     max_queue: Optional[int] = typer.Option(None, help="requests queued per model before 429"),
     idle_timeout_s: Optional[float] = typer.Option(None, help="unload a model idle this long (0 = never)"),
     request_timeout_s: Optional[float] = typer.Option(None, help="a request's time limit on a worker"),
+    load_timeout_s: Optional[float] = typer.Option(None, help="a model's time limit to load (first loads may download)"),
     max_upload_mb: Optional[float] = typer.Option(None, help="largest accepted upload"),
     worker_transport: Optional[str] = typer.Option(None, help="unix (default) or tcp"),
     log_format: Optional[str] = typer.Option(None, help="text or json"),
@@ -138,7 +139,7 @@ def serve(
         catalog, envs_dir, data_dir, host=host, port=port,
         max_loaded_models=max_loaded_models, memory_budget_mb=memory_budget_mb,
         gpu_memory_budget_mb=gpu_memory_budget_mb, max_queue=max_queue, idle_timeout_s=idle_timeout_s,
-        request_timeout_s=request_timeout_s, max_upload_mb=max_upload_mb,
+        request_timeout_s=request_timeout_s, load_timeout_s=load_timeout_s, max_upload_mb=max_upload_mb,
         worker_transport=worker_transport, log_format=log_format, log_level=log_level,
         api_key=api_key, admin_key=admin_key)
     logs.setup(settings.log_level, settings.log_format)
