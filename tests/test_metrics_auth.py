@@ -69,6 +69,10 @@ def test_v1_and_metrics_need_the_api_key(client):
         assert client.get(path, headers={"Authorization": "Basic dXNlcjprZXk="}).status_code == 401
         assert client.get(path, headers=USER).status_code == 200, path
         assert client.get(path, headers=ADMIN).status_code == 200, path  # the admin key opens everything
+    # The infer fast path sits inside the auth middleware: no key, no inference.
+    refused = client.post("/v1/models/echo/infer", json={"hello": 1})
+    assert refused.status_code == 401 and error_code(refused) == "unauthorized"
+    assert client.post("/v1/models/echo/infer", headers=USER, json={"hello": 1}).json()["hello"] == 1
 
 
 def test_admin_routes_need_the_admin_key(client):
