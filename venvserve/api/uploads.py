@@ -93,6 +93,9 @@ async def receive_upload(request: Request, spool: Path, max_bytes: int, file_fie
         out.close()
         discard(upload)
         raise BadRequest("the multipart body ended before the file did", code="invalid_request")
+    if upload.path is None:
+        raise BadRequest(f"no file in the request: send it as the multipart field `{file_field}`",
+                         code="missing_file", hint="curl -F file=@page.png http://HOST/v1/ocr")
     return upload
 
 

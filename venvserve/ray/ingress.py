@@ -204,9 +204,6 @@ class Ingress:
         work_dir.mkdir(mode=0o700)
         try:
             upload = await receive_upload(request, work_dir, int(self.settings["max_upload_mb"] * 2**20))
-            if upload.path is None:
-                raise BadRequest("no file in the request: send it as the multipart field `file`",
-                                 code="missing_file", hint="curl -F file=@page.png http://HOST/v1/ocr")
             upload_ms = (time.perf_counter() - t0) * 1000
             result = await self._ocr(upload.path, upload.size, upload.fields.get("model") or None,
                                      upload.fields.get("format") or "text",

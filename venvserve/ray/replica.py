@@ -106,13 +106,9 @@ class ModelReplica:
 
     async def info(self):
         """Where this replica runs: node, pid, interpreter, env, backend facts."""
-        extra = {}
-        backend_info = getattr(self.backend, "info", None)
-        if backend_info:
-            try:
-                extra = backend_info()
-            except Exception as exc:  # info must never take the replica down
-                extra = {"error": repr(exc)}
+        from venvserve_worker.server import backend_info
+
+        extra = backend_info(self.backend)
         try:
             import ray
 

@@ -40,6 +40,17 @@ def error(status, code, message):
     return status, {"error": {"code": code, "message": message}}
 
 
+def backend_info(backend):
+    """The backend's own facts (package versions), if it has any; never raises."""
+    info = getattr(backend, "info", None)
+    if info is None:
+        return {}
+    try:
+        return info()
+    except Exception as exc:  # info must never take the worker down
+        return {"error": repr(exc)}
+
+
 def call_backend(backend, request):
     """(status, answer): the backend's result, or its failure as a JSON error. Never raises:
     a BackendError keeps its status and code, anything else is a 500 and the worker serves on."""
@@ -75,13 +86,7 @@ class Worker:
         self.slots = threading.BoundedSemaphore(max(1, int(config.get("max_concurrency") or 1)))
 
     def info(self):
-        extra = {}
-        backend_info = getattr(self.backend, "info", None)
-        if backend_info:
-            try:
-                extra = backend_info()
-            except Exception as exc:  # info must never take the worker down
-                extra = {"error": repr(exc)}
+        extra = backend_info(self.backend)
         return {
             "model": self.config["model"], "pid": os.getpid(),
             "python": {"version": "%d.%d.%d" % sys.version_info[:3], "executable": sys.executable},

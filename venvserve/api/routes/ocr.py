@@ -5,7 +5,6 @@ import time
 
 from fastapi import APIRouter, Depends, Request
 
-from ...errors import BadRequest
 from ...gateway import Gateway, parse_options
 from .. import examples as ex
 from ..deps import gateway
@@ -30,9 +29,6 @@ async def ocr(request: Request, gw: Gateway = Depends(gateway)):
     work_dir = gw.new_request_dir()
     try:
         upload = await receive_upload(request, work_dir, int(gw.settings.max_upload_mb * 2**20))
-        if upload.path is None:
-            raise BadRequest("no file in the request: send it as the multipart field `file`",
-                             code="missing_file", hint="curl -F file=@page.png http://HOST/v1/ocr")
         upload_ms = (time.perf_counter() - t0) * 1000
         result = await gw.ocr(upload.path, upload.size, upload.fields.get("model") or None,
                               upload.fields.get("format") or "text",
