@@ -3,11 +3,14 @@
     VenvserveError (status, code, message, hint)
      ├── BadRequest            400  invalid input, unsupported type, bad JSON
      ├── Unauthorized          401
+     ├── Forbidden             403  a Host or cross-site Origin this server does not serve
      ├── NotFound              404  unknown model or env
+     ├── Conflict              409  the resource is not in a state for this (a job not finished)
      ├── PayloadTooLarge       413
      ├── ClientGone            499  the client disconnected while queued (nobody reads it)
      ├── TooManyRequests       429  a model's queue is full (Retry-After)
      ├── Unavailable           503  model unavailable or failed, server draining
+     ├── InsufficientStorage   507  the disk is full (spool, jobs)
      ├── WorkerCrashed         502  the worker died while holding the request
      ├── GatewayTimeout        504  the request outlived its timeout
      └── EnvBuildFailed        500  uv could not build the env (log tail attached)
@@ -30,10 +33,15 @@ class VenvserveError(Exception):
         self.headers = headers or {}
 
     def payload(self):
-        error = {"code": self.code, "message": self.message}
-        if self.hint:
-            error["hint"] = self.hint
-        return {"error": error}
+        return error_body(self.code, self.message, self.hint)
+
+
+def error_body(code: str, message: str, hint: str | None = None) -> dict:
+    """The one JSON error shape: ``{"error": {"code", "message"[, "hint"]}}``."""
+    error = {"code": code, "message": message}
+    if hint:
+        error["hint"] = hint
+    return {"error": error}
 
 
 class BadRequest(VenvserveError):
@@ -42,6 +50,18 @@ class BadRequest(VenvserveError):
 
 class Unauthorized(VenvserveError):
     status, code = 401, "unauthorized"
+
+
+class Forbidden(VenvserveError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(VenvserveError):
+    status, code = 409, "conflict"
+
+
+class InsufficientStorage(VenvserveError):
+    status, code = 507, "insufficient_storage"
 
 
 class NotFound(VenvserveError):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, render_lines
+from support import ROOT, render_lines
 
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs the tesseract binary")
 
@@ -97,7 +97,7 @@ def test_ocr_through_a_running_server(tmp_path, scan, server_factory):
 
 
 def test_ocr_server_unreachable(tmp_path, scan):
-    from conftest import free_port
+    from support import free_port
 
     run = cli("ocr", scan, "--server", f"http://127.0.0.1:{free_port()}", cwd=tmp_path, timeout=60)
     assert run.returncode == 1

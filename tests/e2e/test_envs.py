@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import ROOT, start_server
+from support import ROOT, start_server
 
 PROBE = {"id": "probe", "architecture": "echo", "python_env": "tesseract"}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 RUNTIME = ROOT / "worker_runtime"
 PACKAGE = RUNTIME / "venvserve_worker"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, free_port
+from support import ROOT, free_port
 
 from venvserve.catalog import CatalogError, load_catalog
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, assert_error, raw_http
+from support import ROOT, assert_error, raw_http
 
 from venvserve_worker.backends.echo import EchoBackend
 from venvserve_worker.server import Worker

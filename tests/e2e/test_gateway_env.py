@@ -17,7 +17,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from conftest import image_bytes, render_lines
+from support import image_bytes, render_lines
 
 FORBIDDEN_DISTS = {"numpy", "opencv-python", "opencv-python-headless", "opencv-contrib-python",
                    "onnxruntime", "onnxruntime-gpu", "torch"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FONT, cer, image_bytes, normalise_lines, pid_alive, render_lines
+from support import FONT, cer, image_bytes, normalise_lines, pid_alive, render_lines
 
 LINES = [
     "Invoice 2024-117 for Acme Corporation",

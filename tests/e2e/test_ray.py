@@ -19,7 +19,7 @@ import time
 import httpx
 import pytest
 
-from conftest import ROOT, assert_error, cer, free_port, image_bytes, normalise_lines, render_lines
+from support import ROOT, assert_error, cer, free_port, image_bytes, normalise_lines, render_lines
 
 PY = sys.version.split()[0]
 ray = pytest.importorskip("ray", reason=f"Ray cannot be installed on this Python ({PY}): pip install 'ray[serve]'")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_error, cer, image_bytes, normalise_lines, render_lines
+from support import assert_error, cer, image_bytes, normalise_lines, render_lines
 
 GOOD_LINE = "Good request after a bad one"
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import render_lines
+from support import render_lines
 from venvserve.api.app import create_app
 from venvserve.api.auth import AuthMiddleware
 from venvserve.logs import JsonFormatter

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 from venvserve import planner
 from venvserve.envs.manager import uv_binary
 

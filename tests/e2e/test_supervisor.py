@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import pid_alive, wait_until
+from support import pid_alive, wait_until
 
 ECHO = {"id": "echo", "architecture": "echo"}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, image_bytes, render_lines, start_server
+from support import ROOT, image_bytes, render_lines, start_server
 
 sys.path.insert(0, str(ROOT / "worker_runtime"))
 

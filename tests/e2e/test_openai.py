@@ -5,7 +5,7 @@ import base64
 import httpx
 import pytest
 
-from conftest import image_bytes, render_lines
+from support import image_bytes, render_lines
 
 openai = pytest.importorskip("openai", reason="pip install openai (the `test` extra)")
 
@@ -14,7 +14,7 @@ KEY = "sk-venvserve-test"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, shared_data_dir):
-    from conftest import start_server
+    from support import start_server
 
     server = start_server(tmp_path_factory.mktemp("openai"), data_dir=shared_data_dir, args=("--api-key", KEY))
     yield server

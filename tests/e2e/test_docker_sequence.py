@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port
+from support import ROOT, free_port
 
 DOCKERFILE = ROOT / "Dockerfile"
 
