@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import ROOT
+from support import ROOT, wait_until
 
 RUNTIME = ROOT / "worker_runtime"
 PACKAGE = RUNTIME / "venvserve_worker"
@@ -204,33 +205,49 @@ def test_worker_exits_when_its_lifeline_closes(tmp_path):
             proc.wait()
 
 
-def test_worker_that_cannot_boot_exits_with_the_boot_error_status(tmp_path):
-    from venvserve_worker import protocol
-
+def boot_failure(tmp_path, architecture, options=None):
+    """(exit status, output) of a worker that cannot boot; nothing may reach its ready pipe."""
     read_fd, write_fd = os.pipe()
-    config = {"model": "broken", "architecture": "no_such_module:Nope", "options": {}, "socket": str(tmp_path / "s"),
-              "ready_fd": write_fd, "parent_pid": os.getpid()}
+    config = {"model": "broken", "architecture": architecture, "options": options or {},
+              "socket": str(tmp_path / "s"), "ready_fd": write_fd, "parent_pid": os.getpid()}
     proc = subprocess.Popen([sys.executable, "-S", "-m", "venvserve_worker"], pass_fds=(write_fd,),
                             env={"PYTHONPATH": str(RUNTIME), "VENVSERVE_WORKER_CONFIG": json.dumps(config)},
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     os.close(write_fd)
     with os.fdopen(read_fd, "rb") as pipe:
-        assert pipe.read() == b""  # nothing on the ready pipe
+        assert pipe.read() == b""
     out = proc.communicate(timeout=30)[0].decode()
-    assert proc.returncode == protocol.EXIT_BOOT_ERROR, out
-    assert "no_such_module" in out
+    return proc.returncode, out
 
 
-def test_shutdown_answers_then_exits(tmp_path):
+@pytest.mark.parametrize("architecture, options, reason", [
+    ("no_such_module:Nope", {}, "module 'no_such_module' is not installed"),
+    ("venvserve_worker.backends.echo:Nope", {}, "has no backend class 'Nope'"),
+    ("not-an-architecture", {}, "neither built in"),
+    ("echo", {"fail_load": "on purpose"}, "RuntimeError: echo: fail_load was set: on purpose"),
+    ("echo", {"load_s": "soon"}, "option 'load_s' must be a number"),
+])
+def test_worker_that_cannot_boot_says_why_in_its_last_line(tmp_path, architecture, options, reason):
+    from venvserve_worker import protocol
+
+    status, out = boot_failure(tmp_path, architecture, options)
+    assert status == protocol.EXIT_BOOT_ERROR, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(protocol.BOOT_FAILURE_PREFIX) and reason in last, out
+
+
+def test_sigterm_finishes_the_request_in_hand_then_exits(tmp_path):
     proc, ready, sock, spool = start_worker(sys.executable, tmp_path)
     try:
         conn = UnixHTTPConnection(str(sock))
-        try:
-            status, body = call(conn, "POST", "/shutdown")
-        except (http.client.RemoteDisconnected, ConnectionError) as exc:
-            status, body = None, repr(exc)
+        conn.request("POST", "/infer", body=json.dumps({"sleep_s": 1.0, "n": 7}).encode())
+        idle = UnixHTTPConnection(str(sock))  # an idle keep-alive connection must not hold the exit
+        assert call(idle, "GET", "/healthz")[0] == 200
+        assert wait_until(lambda: call(idle, "GET", "/info")[1]["in_flight"] == 1, timeout=10)
+        proc.send_signal(signal.SIGTERM)
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["n"] == 7
         assert proc.wait(timeout=15) == 0
-        assert (status, body) == (200, {"status": "draining"})
     finally:
         if proc.poll() is None:
             proc.kill()

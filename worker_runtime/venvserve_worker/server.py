@@ -5,7 +5,6 @@ of the model's env and this runtime on PYTHONPATH; configured by the JSON in
 ``$VENVSERVE_WORKER_CONFIG``.
 """
 
-import importlib
 import json
 import os
 import sys
@@ -13,16 +12,10 @@ import threading
 import time
 
 from . import lifeline, protocol
-from .backends.base import BackendError
-from .http11 import TCPServer, UnixServer
-
-
-def resolve_backend(architecture):
-    target = protocol.BUILTIN_BACKENDS.get(architecture, architecture)
-    module_name, _, class_name = target.partition(":")
-    if not class_name:
-        raise ValueError("architecture %r is neither built in nor 'module:Class'" % architecture)
-    return getattr(importlib.import_module(module_name), class_name)
+from .backends.base import BackendError, LoadError
+from .connections import Server, exit_when_done, listen_tcp, listen_unix
+from .http11 import Limits
+from .registry import resolve_backend  # noqa: F401  (ray/replica.py and the CLI still import it from here)
 
 
 def rss_mb():
@@ -81,8 +74,7 @@ class Worker:
         self.load_ms = load_ms
         self.served = 0
         self.in_flight = 0
-        self.draining = False
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(max(1, int(config.get("max_concurrency") or 1)))
 
     def info(self):
@@ -94,20 +86,27 @@ class Worker:
             "requests": self.served, "in_flight": self.in_flight, "packages": extra,
         }
 
+    def token_ok(self, headers):
+        """Bytes against bytes: a header of any characters compares, never raises."""
+        given = headers.get(protocol.TOKEN_HEADER.lower(), "").encode("latin-1")
+        return self.compare_digest(given, self.token.encode("utf-8"))
+
+    def check(self, head):
+        """Before the body is read: a request without the right token is refused unread."""
+        if self.token and not self.token_ok(head.headers):
+            return error(401, "unauthorized", "missing or wrong worker token")
+        return None
+
     def __call__(self, request):
-        if self.token and not self.compare_digest(
-                request.headers.get(protocol.TOKEN_HEADER.lower(), ""), self.token):
+        if self.token and not self.token_ok(request.headers):
             return error(401, "unauthorized", "missing or wrong worker token")
         route = (request.method, request.path)
         if route == ("GET", "/healthz"):
-            return 200, {"status": "ok", "model": self.config["model"], "ready": not self.draining}
+            return 200, {"status": "ok", "model": self.config["model"], "ready": True}
         if route == ("GET", "/info"):
             return 200, self.info()
         if route == ("POST", "/infer"):
             return self.infer(request)
-        if route == ("POST", "/shutdown"):
-            self.draining = True  # /healthz reports not ready from now on
-            return 200, {"status": "draining"}
         return error(404, "not_found", "no route %s %s" % route)
 
     def infer(self, request):
@@ -115,21 +114,22 @@ class Worker:
             payload = request.json()
         except ValueError as exc:
             return error(400, "invalid_json", "request body is not JSON: %s" % exc)
+        except RecursionError:
+            return error(400, "invalid_json", "request body is nested too deeply")
         if not isinstance(payload, dict):
             return error(400, "invalid_json", "request body must be a JSON object")
         refused = self.check_inputs(payload)
         if refused:
             return refused
-        with self.cond:
+        with self.lock:
             self.in_flight += 1
         try:
             with self.slots:
                 return call_backend(self.backend, payload)
         finally:
-            with self.cond:
+            with self.lock:
                 self.in_flight -= 1
                 self.served += 1
-                self.cond.notify_all()
 
     def check_inputs(self, payload):
         """Input files must lie in the gateway's spool folder: no other path is ever read."""
@@ -147,32 +147,34 @@ class Worker:
                 return error(403, "path_refused", "input files must come from the gateway's spool folder")
         return None
 
-    def after_response(self, request, status):
-        """Runs once a reply is written: /shutdown must not exit before its own answer."""
-        if (request.method, request.path) == ("POST", "/shutdown") and status == 200:
-            threading.Thread(target=self.shutdown, daemon=True).start()
 
-    def shutdown(self):
-        """Finish what is in flight, then exit (the gateway escalates if this hangs)."""
-        with self.cond:
-            self.draining = True
-            while self.in_flight:
-                self.cond.wait()
-        sys.stderr.flush()
-        os._exit(0)
+def boot_failure(exc):
+    """The one line that says why the model cannot load, in plain words."""
+    if isinstance(exc, LoadError):
+        return str(exc)
+    if isinstance(exc, ModuleNotFoundError):
+        return "module %r is not installed in the model's env (%s)" % (exc.name, exc)
+    if isinstance(exc, (ImportError, AttributeError)):
+        return "the backend cannot be imported: %s" % exc
+    if isinstance(exc, MemoryError):
+        return "out of memory while loading the model"
+    text = str(exc).strip().splitlines()
+    return "%s: %s" % (type(exc).__name__, text[0] if text else "(no message)")
 
 
 def boot(config):
-    """Import and load the backend; exit with EXIT_BOOT_ERROR if it cannot."""
+    """Import and load the backend; exit with EXIT_BOOT_ERROR and one line of reason if it cannot."""
     t0 = time.perf_counter()
     try:
         backend = resolve_backend(config["architecture"])()
         backend.load(config.get("options") or {})
-    except BaseException:
-        import traceback
+    except BaseException as exc:
+        if not isinstance(exc, LoadError):
+            import traceback
 
-        traceback.print_exc()
-        sys.stderr.write("venvserve-worker: model %r cannot boot\n" % config.get("model"))
+            traceback.print_exc()
+        reason = " ".join(boot_failure(exc).split())  # one line, whatever the message held
+        sys.stderr.write(protocol.BOOT_FAILURE_PREFIX + reason + "\n")
         sys.stderr.flush()
         os._exit(protocol.EXIT_BOOT_ERROR)
     return backend, round((time.perf_counter() - t0) * 1000, 1)
@@ -180,8 +182,15 @@ def boot(config):
 
 def listen(config, worker):
     if config.get("socket"):
-        return UnixServer(config["socket"], worker)
-    return TCPServer((config.get("host") or "127.0.0.1", int(config.get("port") or 0)), worker)
+        sock = listen_unix(config["socket"])
+    else:
+        sock = listen_tcp(config.get("host") or "127.0.0.1", int(config.get("port") or 0))
+    limits = Limits(max_body=int(config.get("max_body_bytes") or protocol.DEFAULT_MAX_BODY_BYTES))
+    # Requests beyond max_concurrency wait for a backend slot; two more threads
+    # keep /healthz and /info answering while every slot is busy.
+    threads = max(1, int(config.get("max_concurrency") or 1)) + 2
+    return Server(sock, worker, threads=threads, limits=limits,
+                  idle_timeout=float(config.get("idle_timeout_s") or 300.0))
 
 
 def main():
@@ -192,7 +201,7 @@ def main():
     server = listen(config, worker)
     ready = dict(worker.info())
     if not config.get("socket"):
-        ready["port"] = server.server_address[1]
+        ready["port"] = server.address[1]
     with os.fdopen(int(config["ready_fd"]), "w") as pipe:
         pipe.write(protocol.READY_PREFIX + json.dumps(ready) + "\n")
-    server.serve_forever(poll_interval=3600)
+    exit_when_done(server)

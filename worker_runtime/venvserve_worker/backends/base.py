@@ -21,6 +21,10 @@ and the backend answers a JSON-serialisable dict.
 A backend signals a bad request by raising ``BackendError(code, message,
 status)``; any other exception becomes a 500 ``backend_error`` and the
 worker keeps serving.
+
+``load`` signals a permanent failure it can state plainly (a bad catalog
+option, weights not found) by raising ``LoadError``: the worker exits with
+``EXIT_BOOT_ERROR`` and that message as its last line.
 """
 
 from typing import Any, Dict, Protocol
@@ -34,6 +38,14 @@ class BackendError(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+
+class LoadError(Exception):
+    """The model cannot load, for a reason the message states in full (no traceback needed)."""
+
+
+class OptionError(LoadError, ValueError):
+    """A catalog option has a value the backend cannot use."""
 
 
 class Backend(Protocol):

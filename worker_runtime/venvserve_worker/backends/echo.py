@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+from . import _options
 from ._ocr_common import package_versions
 from .base import BackendError
 
@@ -23,15 +24,17 @@ class EchoBackend:
     def load(self, options):
         if options.get("fail_load"):
             raise RuntimeError("echo: fail_load was set: %s" % options["fail_load"])
-        time.sleep(float(options.get("load_s", 0)))
-        mb = int(options.get("allocate_mb", 0))
+        load_s = _options.number(options, "load_s", 0.0)
+        mb = _options.number(options, "allocate_mb", 0)
+        gpu_mb = _options.number(options, "allocate_gpu_mb", 0)
+        time.sleep(load_s)
+        mb = int(mb)
         # bytearray pages are touched when created, so they count in RSS.
         self.ballast = bytearray(b"\1" * (mb * 1024 * 1024)) if mb else b""
-        gpu_mb = int(options.get("allocate_gpu_mb", 0))
         if gpu_mb:
             import torch
 
-            self.gpu_ballast = torch.ones(gpu_mb * 1024 * 1024, dtype=torch.uint8, device="cuda")
+            self.gpu_ballast = torch.ones(int(gpu_mb) * 1024 * 1024, dtype=torch.uint8, device="cuda")
 
     def infer(self, request):
         if request.get("crash"):
