@@ -252,3 +252,46 @@ def test_sigterm_finishes_the_request_in_hand_then_exits(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def threads_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+
+
+def test_tcp_worker_checks_the_token_first_and_idles_without_threads(tmp_path):
+    proc, ready, sock, spool = start_worker(sys.executable, tmp_path, socket=None, token="s3cret",
+                                            max_concurrency=2)
+    port = ready["port"]
+    try:
+        # 300 MB announced, none sent: refused at once, from the head alone.
+        answer = raw(port, b"POST /infer HTTP/1.1\r\nX-Venvserve-Token: nope\r\nContent-Length: 300000000\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 401 ") or answer.startswith(b"HTTP/1.1 413 "), answer
+        answer = raw(port, b"POST /infer HTTP/1.1\r\nX-Venvserve-Token: nope\r\nContent-Length: 9\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 401 "), answer
+        answer = raw(port, "GET /healthz HTTP/1.1\r\nX-Venvserve-Token: sécret\r\n\r\n".encode())
+        assert answer.startswith(b"HTTP/1.1 401 "), answer
+        answer = raw(port, b"POST /infer HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 501 "), answer
+        good = b"GET /healthz HTTP/1.1\r\nX-Venvserve-Token: s3cret\r\nConnection: close\r\n\r\n"
+        assert raw(port, good).startswith(b"HTTP/1.1 200 ")
+        baseline = threads_of(proc.pid)
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=15) for _ in range(200)]
+        assert raw(port, good).startswith(b"HTTP/1.1 200 ")  # served while 200 connections idle
+        assert threads_of(proc.pid) == baseline
+        for s in idle:
+            s.close()
+    finally:
+        proc.kill()
+        proc.wait()

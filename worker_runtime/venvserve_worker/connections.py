@@ -26,6 +26,8 @@ from .http11 import HTTPError, Limits, Request, encode_response, error_response,
 # The gateway opens up to max_concurrency + 2 connections at once, in bursts.
 LISTEN_BACKLOG = 1024
 RECV_BYTES = 256 * 1024
+LINGER_S = 1.0
+LINGER_BYTES = 1024 * 1024
 
 
 class Connection:
@@ -66,6 +68,7 @@ class Server:
         self.cond = threading.Condition()
         self.busy = 0  # connections in the pool's hands: the exit waits for them
         self.stopping = False
+        self.closed = False  # set once the last request is answered: the pool threads end
         self.threads = [threading.Thread(target=self._pool_loop, name="request-%d" % i, daemon=True)
                         for i in range(max(1, threads))]
 
@@ -193,14 +196,18 @@ class Server:
         with self.cond:
             while self.busy:
                 self.cond.wait()
+            self.closed = True
+            self.cond.notify_all()
 
     # -- pool threads ----------------------------------------------------------------
 
     def _pool_loop(self):
         while True:
             with self.cond:
-                while not self.ready:
+                while not self.ready and not self.closed:
                     self.cond.wait()
+                if not self.ready:
+                    return
                 conn = self.ready.popleft()
             keep = False
             try:
@@ -259,8 +266,19 @@ class Server:
 
     @staticmethod
     def _refuse(conn, response):
+        """Answer, then close gently: a close with unread input sends a TCP reset, which can
+        destroy the answer before the client reads it, so what is still arriving is read and
+        dropped for a moment (at most LINGER_BYTES, never the whole body)."""
         try:
             conn.sock.sendall(response)
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.settimeout(LINGER_S)
+            left = LINGER_BYTES
+            while left > 0:
+                data = conn.sock.recv(min(left, RECV_BYTES))
+                if not data:
+                    break
+                left -= len(data)
         except OSError:
             pass
         return False
