@@ -1,10 +1,13 @@
 """The gateway's core, shared by the HTTP API and the in-process CLI:
-catalog + envs + supervisor, the private runtime and spool folders, and the
-OCR pipeline (classify the upload, rasterise PDFs, fan pages out to workers).
+catalog + envs + supervisor + the decoder pool, the private runtime and spool
+folders, and OCR requests (``venvserve.ocr``'s pipeline with the supervisor
+as the "call one page" function).
+
+This process never decodes a document: Pillow and pdfium are imported only
+by the decoder processes (``venvserve.decode``).
 """
 
 import asyncio
-import json
 import logging
 import os
 import shutil
@@ -13,16 +16,17 @@ import time
 import uuid
 from pathlib import Path
 
-from . import availability, media
+from . import availability, ocr
 from .catalog import Catalog, load_catalog
+from .decode.limits import DecoderLimits, pool_size
+from .decode.pool import DecoderPool
 from .envs import EnvManager
 from .errors import BadRequest, NotFound
+from .ocr.options import parse_options  # noqa: F401  (the /v1/ocr route imports it from here)
 from .settings import Settings
 from .workers.supervisor import Supervisor
 
 log = logging.getLogger("venvserve")
-
-FORMATS = ("text", "markdown")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -64,6 +68,8 @@ class Gateway:
         self.envs = EnvManager(settings.templates_dir, settings.data_dir)
         self.supervisor = Supervisor(settings, self.catalog, self.envs, self.run_dir)
         self.envs.in_use = self.supervisor.in_use
+        self.decoders = DecoderPool(pool_size(settings.decoders, len(os.sched_getaffinity(0))),
+                                    DecoderLimits.from_settings(settings), cwd=self.run_dir)
         self.started = time.time()
 
     async def start(self) -> None:
@@ -74,6 +80,7 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.supervisor.shutdown(self.settings.stop_grace_s)
+        await self.decoders.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         shutil.rmtree(self.spool, ignore_errors=True)
 
@@ -119,89 +126,23 @@ class Gateway:
                   options: dict | None = None, work_dir: Path | None = None,
                   disconnected=None) -> dict:
         """OCR a file already in the spool (or any file the CLI was given)."""
-        t0 = time.perf_counter()
-        if fmt not in FORMATS:
-            raise BadRequest(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}", code="invalid_format")
+        ocr.check_format(fmt)
         model_id = self.resolve_model(model_id)
         spec = self.catalog.get(model_id)
         if spec.task != "ocr":
             raise BadRequest(f"model {model_id!r} is not an OCR model (task {spec.task!r})",
                              code="wrong_task", hint=f"use POST /v1/models/{model_id}/infer")
-        kind = media.classify(path, size)
+
+        async def call(request: dict) -> dict:
+            return await self.supervisor.infer(model_id, request, disconnected=disconnected)
+
         own_dir = work_dir is None
         work_dir = work_dir or self.new_request_dir()
         try:
-            if kind == "application/pdf":
-                pages = self._pdf_pages(path, work_dir)
-            else:
-                await asyncio.to_thread(media.check_image, path)
-                pages = _one(path)
-            results, t1 = await self._ocr_pages(model_id, pages, fmt, options or {}, disconnected)
-            t2 = time.perf_counter()
+            return await ocr.run(self.decoders, call, path, size, work_dir, model_id=model_id, fmt=fmt,
+                                 options=options or {}, dpi=self.settings.pdf_dpi,
+                                 max_pages=self.settings.max_pdf_pages,
+                                 concurrency=spec.replicas * spec.max_concurrency, disconnected=disconnected)
         finally:
             if own_dir:
                 shutil.rmtree(work_dir, ignore_errors=True)
-        texts = [{"page": i + 1, "text": r["text"]} for i, r in enumerate(results)]
-        joiner = "\n\n" if fmt == "markdown" or len(texts) > 1 else ""
-        return {
-            "model": model_id, "format": fmt,
-            "text": joiner.join(p["text"] for p in texts) if joiner else texts[0]["text"],
-            "pages": texts,
-            "timing_ms": {"prepare": round((t1 - t0) * 1000, 2), "inference": round((t2 - t1) * 1000, 2),
-                          "total": round((t2 - t0) * 1000, 2)},
-        }
-
-    async def _pdf_pages(self, path: Path, work_dir: Path):
-        """Rasterise page after page in a thread, yielding each as soon as it exists."""
-        pdf, count = await asyncio.to_thread(media.open_pdf, path, self.settings.max_pdf_pages)
-        try:
-            for index in range(count):
-                yield await asyncio.to_thread(media.render_page, pdf, index, work_dir, self.settings.pdf_dpi)
-        finally:
-            pdf.close()
-
-    async def _ocr_pages(self, model_id: str, pages, fmt: str, options: dict,
-                         disconnected=None) -> tuple[list[dict], float]:
-        """OCR pages as they arrive: page n is being read while page n+1 is rasterised.
-
-        One request per page, as many at once as the model's workers can run.
-        Answers the pages' results in order and when the first page was ready.
-        """
-        spec = self.catalog.get(model_id)
-        gate = asyncio.Semaphore(spec.replicas * spec.max_concurrency)
-
-        async def one(page: Path) -> dict:
-            async with gate:
-                answer = await self.supervisor.infer(model_id, {
-                    "task": "ocr", "images": [str(page)], "format": fmt, "options": options},
-                    disconnected=disconnected)
-            return answer["pages"][0]
-
-        tasks: list[asyncio.Task] = []
-        first_ready = None
-        try:
-            async for page in pages:
-                first_ready = first_ready or time.perf_counter()
-                tasks.append(asyncio.ensure_future(one(page)))
-            return list(await asyncio.gather(*tasks)), first_ready
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-
-
-async def _one(path: Path):
-    yield path
-
-
-def parse_options(raw: str | None) -> dict:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"`options` is not valid JSON: {exc}", code="invalid_options") from None
-    if not isinstance(value, dict):
-        raise BadRequest("`options` must be a JSON object", code="invalid_options")
-    return value

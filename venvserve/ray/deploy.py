@@ -303,7 +303,10 @@ def build_app(catalog: Catalog | Path | str | None = None, models: list[str] | N
         "deployed": {m: o["name"] for m, o in plan.deployed.items()},
         "skipped": plan.skipped,
         "settings": {"max_upload_mb": settings.max_upload_mb, "request_timeout_s": settings.request_timeout_s,
-                     "pdf_dpi": settings.pdf_dpi, "max_pdf_pages": settings.max_pdf_pages},
+                     "pdf_dpi": settings.pdf_dpi, "max_pdf_pages": settings.max_pdf_pages,
+                     "decoders": settings.decoders, "decoder_memory_mb": settings.decoder_memory_mb,
+                     "decoder_cpu_s": settings.decoder_cpu_s, "decoder_timeout_s": settings.decoder_timeout_s,
+                     "max_page_pixels": settings.max_page_pixels},
     }
     ingress_env = {"py_modules": [str(PACKAGE_DIR), str(worker_runtime_dir())], "excludes": list(EXCLUDES)}
     ingress = serve.deployment(Ingress).options(

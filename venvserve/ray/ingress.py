@@ -10,13 +10,16 @@ so clients do not change:
     GET  /v1/status                 deployments, replica states, one replica's facts
     GET  /healthz
 
-The upload is streamed into the ingress replica's private spool, classified
-by its bytes, PDFs are rasterised here (venvserve.media), and every page
-travels to the model deployment as bytes, one call per page, as many at once
-as the model's replicas × max_concurrency.
+The upload is streamed into the ingress replica's private spool and goes
+through the gateway's own OCR pipeline (``venvserve.ocr``): classified by its
+bytes, checked and rendered page by page in the ingress's decoder processes
+(``venvserve.decode``), and every page travels to the model deployment as
+bytes, one call per page, as many at once as the model's replicas ×
+max_concurrency.
 """
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -26,39 +29,25 @@ from pathlib import Path
 from fastapi import Body, FastAPI, Request
 from ray import serve
 
-from .. import __version__, media
-from ..api import errors as api_errors
+from .. import __version__, ocr
 from ..api.uploads import receive_upload
 from ..catalog import ModelSpec
-from ..gateway import parse_options
-from ..errors import (BadRequest, GatewayTimeout, NotFound, TooManyRequests, Unavailable, VenvserveError,
-                      WorkerCrashed)
+from ..decode.limits import DecoderLimits, pool_size
+from ..decode.pool import DecoderPool
+from ..errors import BadRequest, GatewayTimeout, NotFound, Unavailable, VenvserveError
+from .errors import install, translate
 
-FORMATS = ("text", "markdown")
-RESERVED_KEYS = ("images",)
 STATUS_CACHE_S = 1.0
 
 api = FastAPI(title="venvserve on Ray Serve", version=__version__)
-api_errors.install(api)
+install(api)
 
 
-def translate(exc: BaseException, model_id: str) -> VenvserveError:
-    """Ray and Serve failures → the gateway's error tree."""
-    from ray import exceptions as rex
-    from ray.serve import exceptions as sex
-
-    if isinstance(exc, sex.BackPressureError):
-        return TooManyRequests(f"model {model_id!r} has too many queued requests; retry shortly",
-                               headers={"Retry-After": "1"})
-    if isinstance(exc, sex.DeploymentUnavailableError):
-        return Unavailable(f"model {model_id!r} has no replica that can take requests: {exc}",
-                           code="model_unavailable")
-    if isinstance(exc, (rex.RayActorError, rex.ActorUnavailableError)):
-        return WorkerCrashed(f"the replica of {model_id!r} died while holding the request: {exc}",
-                             hint="Serve restarts the replica; the request can be retried")
-    if isinstance(exc, rex.RuntimeEnvSetupError):
-        return Unavailable(f"the env of {model_id!r} cannot be set up on its node: {exc}", code="model_failed")
-    return VenvserveError(f"{type(exc).__name__}: {exc}", code="backend_error", status=500)
+def decoder_pool(settings: dict, spool: Path) -> DecoderPool:
+    limits = DecoderLimits(**{name: settings[key] for name, key in (
+        ("memory_mb", "decoder_memory_mb"), ("cpu_s", "decoder_cpu_s"), ("timeout_s", "decoder_timeout_s"),
+        ("max_page_pixels", "max_page_pixels")) if key in settings})
+    return DecoderPool(pool_size(settings.get("decoders", 0), len(os.sched_getaffinity(0))), limits, cwd=spool)
 
 
 @serve.ingress(api)
@@ -74,6 +63,7 @@ class Ingress:
         self.started = time.time()
         self.spool = Path(tempfile.mkdtemp(prefix="venvserve-ingress-"))
         self._status = (0.0, {})
+        self.decoders = decoder_pool(self.settings, self.spool)
 
     def __del__(self):
         shutil.rmtree(getattr(self, "spool", "/nonexistent"), ignore_errors=True)
@@ -183,10 +173,7 @@ class Ingress:
     @api.post("/v1/models/{model_id:path}/infer", summary="Send a JSON object to the model's backend")
     async def infer(self, model_id: str, body: dict = Body(..., examples=[{"hello": "world"}])):
         spec = self.resolve(model_id)
-        for key in RESERVED_KEYS:
-            if key in body:
-                raise BadRequest(f"`{key}` is set by the gateway from uploaded files; upload them to POST /v1/ocr",
-                                 code="reserved_field")
+        ocr.check_reserved(body)
         return await self.call(spec, "infer", body)
 
     @api.get("/v1/models/{model_id:path}", summary="One model")
@@ -207,7 +194,8 @@ class Ingress:
             upload_ms = (time.perf_counter() - t0) * 1000
             result = await self._ocr(upload.path, upload.size, upload.fields.get("model") or None,
                                      upload.fields.get("format") or "text",
-                                     parse_options(upload.fields.get("options")), work_dir)
+                                     ocr.parse_options(upload.fields.get("options")), work_dir,
+                                     request.is_disconnected)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
         result["timing_ms"] = {"upload": round(upload_ms, 2), **result["timing_ms"],
@@ -215,38 +203,18 @@ class Ingress:
         return result
 
     async def _ocr(self, path: Path, size: int, model_id: str | None, fmt: str, options: dict,
-                   work_dir: Path) -> dict:
-        t0 = time.perf_counter()
-        if fmt not in FORMATS:
-            raise BadRequest(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}", code="invalid_format")
+                   work_dir: Path, disconnected) -> dict:
+        ocr.check_format(fmt)
         spec = self.resolve(model_id)
         if spec.task != "ocr":
             raise BadRequest(f"model {spec.id!r} is not an OCR model (task {spec.task!r})",
                              code="wrong_task", hint=f"use POST /v1/models/{spec.id}/infer")
-        kind = media.classify(path, size)
-        if kind == "application/pdf":
-            pages = await asyncio.to_thread(media.render_pdf, path, work_dir,
-                                            self.settings["pdf_dpi"], self.settings["max_pdf_pages"])
-        else:
-            await asyncio.to_thread(media.check_image, path)
-            pages = [path]
-        t1 = time.perf_counter()
-        gate = asyncio.Semaphore(spec.replicas * spec.max_concurrency)
 
-        async def one(page: Path) -> dict:
-            async with gate:
-                data = await asyncio.to_thread(page.read_bytes)
-                answer = await self.call(spec, "ocr", [data], fmt, options)
-                return answer["pages"][0]
+        async def call(page: dict) -> dict:  # a replica may be on another node: the page travels as bytes
+            data = await asyncio.to_thread(Path(page["images"][0]).read_bytes)
+            return await self.call(spec, "ocr", [data], page["format"], page["options"])
 
-        results = await asyncio.gather(*(one(p) for p in pages))
-        t2 = time.perf_counter()
-        texts = [{"page": i + 1, "text": r["text"]} for i, r in enumerate(results)]
-        joiner = "\n\n" if fmt == "markdown" or len(texts) > 1 else ""
-        return {
-            "model": spec.id, "format": fmt,
-            "text": joiner.join(p["text"] for p in texts) if joiner else texts[0]["text"],
-            "pages": texts,
-            "timing_ms": {"prepare": round((t1 - t0) * 1000, 2), "inference": round((t2 - t1) * 1000, 2),
-                          "total": round((t2 - t0) * 1000, 2)},
-        }
+        return await ocr.run(self.decoders, call, path, size, work_dir, model_id=spec.id, fmt=fmt,
+                             options=options, dpi=self.settings["pdf_dpi"],
+                             max_pages=self.settings["max_pdf_pages"],
+                             concurrency=spec.replicas * spec.max_concurrency, disconnected=disconnected)
