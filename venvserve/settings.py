@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     decoder_cpu_s: int = Field(60, ge=1)  # CPU seconds one decoder may spend on one document
     decoder_timeout_s: float = Field(60.0, gt=0)  # wall clock for one decoding step
 
+    # -- jobs -------------------------------------------------------------
+    max_jobs_queued: int = Field(100, ge=1)  # unfinished jobs (queued or running); past it: 429
+    jobs_disk_quota_mb: float = Field(2048.0, gt=0)  # uploaded files of unfinished jobs, all together
+    job_ttl_h: float = Field(24.0, gt=0)  # finished jobs and their results are deleted after this
+
     # -- request limits ---------------------------------------------------
     max_upload_mb: float = Field(50.0, gt=0)  # the whole request body: files and fields together
     max_json_mb: float = Field(16.0, gt=0)  # a JSON body (/infer, chat)
