@@ -77,8 +77,12 @@ class Gateway:
         for path in removed:
             log.warning("removed a half-built env left by an earlier run: %s", path)
         await self.supervisor.start()
+        from .jobs import Jobs  # durable OCR jobs, resumed where they stopped
+        self.jobs = await Jobs.open(self)
 
     async def stop(self) -> None:
+        if hasattr(self, "jobs"):
+            await self.jobs.stop(self.settings.stop_grace_s)
         await self.supervisor.shutdown(self.settings.stop_grace_s)
         await self.decoders.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -18,7 +18,7 @@ from .fastpath import InferFastPath
 from .metrics import Metrics
 from .metrics import router as metrics_router
 from .requestlog import ObserveMiddleware
-from .routes import envlog, envs, models, ocr, openai, status, ui
+from .routes import envlog, envs, jobs, models, ocr, openai, status, ui
 
 DESCRIPTION = """Many models, each in its own Python environment, behind one HTTP API.
 
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, gw: Gateway | None = None) -> F
     for module in (ocr, openai, models, envs, envlog, status, ui):
         app.include_router(module.router)
     app.include_router(metrics_router)
+    jobs.install(app)
     app.mount("/ui", ui.static_files(), name="ui")
     app.add_middleware(InferFastPath, gw=gw)  # innermost: auth and observation stay outside it
     if settings.api_key or settings.admin_key:

@@ -60,14 +60,33 @@ class EchoBackend:
     def ocr(self, request):
         # Reads only each page's size: the gateway's own cost, without a model's.
         # options.sleep_s stands for a model that takes that long a page off the CPU (a GPU model).
-        time.sleep(float((request.get("options") or {}).get("sleep_s", 0)))
+        # Job tests: ``tally`` (a file each call appends its ``page`` to, counting real runs),
+        # ``crash_pages`` (exit on these pages; with ``crash_once`` only the first time) and
+        # ``dims`` (answer a PNG page's pixel size, which tells pages apart).
+        options = request.get("options") or {}
+        if options.get("tally"):
+            with open(options["tally"], "a") as f:
+                f.write("%s\n" % request.get("page"))
+        if request.get("page") in (options.get("crash_pages") or []):
+            marker = "%s.crashed-%s" % (options["tally"], request["page"]) if options.get("crash_once") else None
+            if marker is None or not os.path.exists(marker):
+                if marker:
+                    open(marker, "w").close()
+                os._exit(70)
+        time.sleep(float(options.get("sleep_s", 0)))
         pages = []
         for number, path in enumerate(request.get("images") or [], start=1):
             try:
                 size = os.path.getsize(path)
+                with open(path, "rb") as f:
+                    head = f.read(24)
             except OSError as exc:
                 raise BackendError("invalid_input", "cannot read page %d: %s" % (number, exc))
-            pages.append({"page": number, "text": "%d bytes" % size})
+            if options.get("dims") and head[:8] == b"\x89PNG\r\n\x1a\n":
+                text = "%dx%d" % (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
+            else:
+                text = "%d bytes" % size
+            pages.append({"page": number, "text": text})
         return {"pages": pages}
 
     def info(self):
