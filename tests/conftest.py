@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support import start_server
+from support import Server, start_server
 
 HERE = Path(__file__).resolve().parent
 
