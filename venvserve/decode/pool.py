@@ -60,14 +60,27 @@ class DecoderPool:
                                 document=str(path))
 
     async def release(self, path: Path) -> None:
-        """Idle decoders holding this PDF close it (its file is about to go)."""
-        for decoder in list(self._idle):
-            if decoder.document == str(path):
-                try:
-                    await decoder.request({"op": "close"}, self.limits.timeout_s)
-                    decoder.document = None
-                except DecoderDied:
-                    self._drop(decoder)
+        """Idle decoders holding this PDF close it now if a slot is free (its file is about to go);
+        any other decoder closes it when it next opens a document."""
+        for decoder in [d for d in self._idle if d.document == str(path)]:
+            if self._slots.locked() or decoder not in self._idle:
+                return
+            await self._slots.acquire()
+            self._idle.remove(decoder)
+            step = asyncio.ensure_future(self._close_document(decoder))
+            step.add_done_callback(_consume)
+            await asyncio.shield(step)
+
+    async def _close_document(self, decoder: DecoderProcess) -> None:
+        self._busy.add(decoder)
+        try:
+            await decoder.request({"op": "close"}, self.limits.timeout_s)
+            decoder.document = None
+        except DecoderDied:
+            self._drop(decoder)
+            decoder = None
+        finally:
+            self._give_back(decoder)
 
     async def close(self) -> None:
         self._closed = True
@@ -94,7 +107,7 @@ class DecoderPool:
         return answer
 
     async def _step(self, kind: str, message: dict, document: str | None) -> dict:
-        """One request on one decoder; the slot taken by ``_call`` is released here, whatever happens."""
+        """One request on one decoder, alone on it; the slot taken by ``_call`` is freed here, whatever happens."""
         decoder = None
         try:
             decoder = self._take(document)
@@ -113,13 +126,17 @@ class DecoderPool:
                 decoder.document = document
             return answer
         finally:
-            if decoder is not None:
-                self._busy.discard(decoder)
-                if self._closed:
-                    await decoder.close()
-                else:
-                    self._idle.append(decoder)
-            self._slots.release()
+            self._give_back(decoder)
+
+    def _give_back(self, decoder: DecoderProcess | None) -> None:
+        """The end of every step: the decoder back to the idle list (or ended), its slot freed."""
+        if decoder is not None:
+            self._busy.discard(decoder)
+            if self._closed:
+                asyncio.ensure_future(decoder.close())
+            else:
+                self._idle.append(decoder)
+        self._slots.release()
 
     def _take(self, document: str | None) -> DecoderProcess | None:
         """An idle decoder: one holding this document, else one holding none, else any."""
