@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support import FONT, cer, image_bytes, normalise_lines, pid_alive, render_lines
+from support import FONT, cer, image_bytes, normalise_lines, pid_alive, render_lines, wait_until
 
 LINES = [
     "Invoice 2024-117 for Acme Corporation",
@@ -161,3 +161,23 @@ def test_rapidocr_and_v4_serve_at_the_same_time_from_their_own_envs(ocr_server):
     assert "rapidocr" in headless["packages"] and "rapidocr-onnxruntime" in gui["packages"]
     version = tuple(int(x) for x in gui["python_version"].split(".")[:2])
     assert (3, 9) <= version < (3, 13), gui["python_version"]
+
+
+def test_a_client_that_leaves_cancels_its_pages(server_factory, tmp_path):
+    """A 100-page PDF at 0.3 s a page; the client gives up after 1.5 s: the rest is never rendered or read."""
+    import httpx
+
+    server = server_factory([{"id": "echo", "architecture": "echo", "task": "ocr", "max_concurrency": 1}])
+    pages = [render_lines([f"page {i}"], size=20) for i in range(100)]
+    pdf = image_bytes(pages[0], "PDF", save_all=True, append_images=pages[1:], resolution=72.0)
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(server.url + "/v1/ocr", files={"file": ("long.pdf", pdf)},
+                   data={"model": "echo", "options": '{"sleep_s": 0.3}'}, timeout=1.5)
+
+    # The request ends as 499 once its page tasks are cancelled; nothing can be fed after that.
+    wait_until(lambda: "POST /v1/ocr 499" in server.output(), timeout=30)
+    workers = wait_until(lambda: [w for w in server.workers() if w["model"] == "echo" and w["in_flight"] == 0])
+    served = sum(w["requests"] for w in workers)
+    assert served < 20, served  # ~5 pages fit in 1.5 s; all 100 would take 30 s
+    spool = server.data_dir / "spool"
+    assert not [p for p in spool.rglob("page-*.png")], list(spool.rglob("*"))

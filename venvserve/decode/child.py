@@ -156,8 +156,10 @@ def _scrub(exc: BaseException, path: str) -> str:
 
 
 def _unlink(path: str) -> None:
+    """Remove a half-written page; only a regular file (never a device the path might name)."""
     try:
-        os.unlink(path)
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.unlink(path)
     except OSError:
         pass
 
