@@ -194,6 +194,9 @@ class Scheduler:
             return self._after_error(job, file_idx, page, exc)
         except (OSError, ValueError) as exc:  # the kept upload is gone or unreadable
             return {"error": {"code": "page_unreadable", "message": f"page {page} cannot be read: {exc}"}}
+        except Exception as exc:  # a page must end with an answer, or the job would never end
+            log.exception("job %s: page %d failed unexpectedly", job.id, page)
+            return {"error": {"code": "internal_error", "message": f"page {page} failed: {type(exc).__name__}"}}
 
     def _after_error(self, job: Active, file_idx: int, page: int, exc: VenvserveError) -> dict | None:
         error = {"code": exc.code, "message": exc.message}

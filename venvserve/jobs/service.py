@@ -1,8 +1,8 @@
 """Jobs as the API and the gateway see them: submit, look, cancel, delete, results, expiry.
 
-Files live under ``DATA/jobs/``: ``jobs.sqlite3`` (the store) and
-``files/<id>/`` (a job's uploads and its pages being rendered), removed
-when the job ends. Finished jobs and their results are deleted
+The store is ``DATA/jobs/jobs.sqlite3``; a job's uploads and its pages
+being rendered are in ``DATA/spool/jobs/<id>/`` (workers read only under the
+spool folder), removed when the job ends. Finished jobs and their results are deleted
 ``job_ttl_h`` after they end.
 """
 
@@ -31,7 +31,7 @@ class Jobs:
         self.gw = gw
         self.settings = gw.settings
         self.root = gw.settings.data_dir / "jobs"
-        self.files_dir = self.root / "files"
+        self.files_dir = gw.settings.data_dir / "spool" / "jobs"
         self.files_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = JobStore(self.root / "jobs.sqlite3")
         self.events = Events()
