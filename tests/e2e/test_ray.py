@@ -179,6 +179,11 @@ def test_same_api_shapes_and_errors(ray_app):
     assert_error(ray_app.post("/v1/ocr", files={"file": ("e.png", b"")}), 400, "empty_file")
     assert_error(ray_app.post("/v1/ocr", files={"file": ("g.gif", b"GIF89a" + b"\0" * 32)}), 415,
                  "unsupported_media_type")
+    # Documents are decoded in the ingress's decoder processes: a corrupt one is the client's 400.
+    assert_error(ray_app.post("/v1/ocr", files={"file": ("c.pdf", b"%PDF-1.7\nnot a pdf at all")},
+                              data={"model": "echo"}), 400, "invalid_pdf")
+    assert_error(ray_app.post("/v1/ocr", files={"file": ("t.png", png[: len(png) // 2])}, data={"model": "echo"}),
+                 400, "invalid_image")
     assert_error(ray_app.post("/v1/ocr", files={"file": ("p.png", png)}, data={"format": "html"}), 400,
                  "invalid_format")
     assert_error(ray_app.post("/v1/ocr", files={"file": ("p.png", png)}, data={"model": "probe"}), 400,
