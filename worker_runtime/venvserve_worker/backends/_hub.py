@@ -12,7 +12,8 @@ data dir) or the path of a local folder. ``revision`` pins a hub revision.
 import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .base import BackendError
+from . import _options
+from .base import LoadError, OptionError
 
 TRUE = ("1", "true", "yes", "on")
 
@@ -34,7 +35,7 @@ def weights_ref(options: Dict[str, Any], default: str) -> Tuple[str, str, Option
     return ("huggingface", name, str(revision) if revision else None)
 
 
-class WeightsMissing(RuntimeError):
+class WeightsMissing(LoadError, RuntimeError):
     """The weights are neither in a local folder nor in the hub cache, and cannot be fetched."""
 
 
@@ -90,7 +91,7 @@ def torch_device(torch: Any, options: Dict[str, Any]) -> str:
     if device:
         device = str(device)
         if device.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError("option device=%r but torch sees no CUDA GPU (torch %s, CUDA build %s); "
+            raise LoadError("option device=%r but torch sees no CUDA GPU (torch %s, CUDA build %s); "
                                "check the NVIDIA driver, or set device to 'cpu'"
                                % (device, getattr(torch, "__version__", "?"), getattr(torch.version, "cuda", None)))
         return device
@@ -100,9 +101,9 @@ def torch_device(torch: Any, options: Dict[str, Any]) -> str:
 def torch_dtype(torch: Any, options: Dict[str, Any], device: str) -> Any:
     """``dtype`` option, else bfloat16 on CUDA and float32 on CPU."""
     name = options.get("dtype") or ("bfloat16" if device.startswith("cuda") else "float32")
-    dtype = getattr(torch, str(name), None)
+    dtype = getattr(torch, name, None) if name in ("bfloat16", "float16", "float32") else None
     if dtype is None:
-        raise ValueError("option dtype=%r is not a torch dtype (bfloat16, float16, float32)" % (name,))
+        raise OptionError("option 'dtype' must be one of 'bfloat16', 'float16', 'float32' (got %r)" % (name,))
     return dtype
 
 
@@ -110,8 +111,10 @@ def prompt_for(fmt: str, defaults: Dict[str, str], options: Dict[str, Any]) -> s
     """The prompt for ``text`` or ``markdown``: the model's own, unless the
     catalog's ``prompts`` option replaces it."""
     custom = options.get("prompts") or {}
-    if not isinstance(custom, dict):
-        raise ValueError("option 'prompts' must be an object like {\"text\": ..., \"markdown\": ...}")
+    if not isinstance(custom, dict) or set(custom) - {"text", "markdown"} or not all(
+            isinstance(v, str) for v in custom.values()):
+        raise OptionError("option 'prompts' must be an object like {\"text\": \"...\", \"markdown\": \"...\"} "
+                          "(got %r)" % (custom,))
     return str(custom.get(fmt) or defaults[fmt])
 
 
@@ -123,10 +126,8 @@ def page_images(images: Iterable[str]) -> List[Any]:
 
 
 def positive(options: Dict[str, Any], key: str, default: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BackendError("invalid_option", "option %r must be a positive integer (got %r)" % (key, value), 400)
-    return value
+    """A positive integer catalog option (OptionError at load otherwise)."""
+    return _options.positive_int(options, key, default)
 
 
 def clean_repeats(text: str, min_len: int = 8000, min_repeats: int = 10) -> str:

@@ -37,7 +37,7 @@ import threading
 import time
 from typing import Any, Dict, List, Tuple
 
-from . import _hub
+from . import _hub, _options
 from ._ocr_common import check_ocr_request, package_versions
 
 DEFAULT_WEIGHTS = "deepseek-ai/DeepSeek-OCR"
@@ -137,6 +137,7 @@ class DeepSeekOCRBackend(_hub.HubWeights):
         self._model: Any = None
         self._tokenizer: Any = None
         self._options: Dict[str, Any] = {}
+        self._sizes: Tuple[int, int, bool] = (1024, 640, True)  # base_size, image_size, crop_mode
         self._lock = threading.Lock()  # infer() keeps state on the model: one page at a time
         self._patched: Dict[str, List[str]] = {}
         self._device = None
@@ -145,6 +146,12 @@ class DeepSeekOCRBackend(_hub.HubWeights):
     def load(self, options: Dict[str, Any]) -> None:
         t0 = time.perf_counter()
         options = dict(options or {})
+        # Every option is checked before the slow imports: a typo fails the boot at once.
+        _hub.prompt_for("text", PROMPTS, options)
+        self._sizes = (_hub.positive(options, "base_size", 1024), _hub.positive(options, "image_size", 640),
+                       _options.flag(options, "crop_mode", True))
+        attn = _options.text(options, "attn_implementation", "eager")
+        patch = _options.flag(options, "patch_remote_code", False)
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -152,9 +159,8 @@ class DeepSeekOCRBackend(_hub.HubWeights):
         device = _hub.torch_device(torch, options)
         dtype = _hub.torch_dtype(torch, options, device)
         folder = _hub.resolve_weights(options, DEFAULT_WEIGHTS)
-        if options.get("patch_remote_code"):
+        if patch:
             self._patched = patch_remote_code(folder)
-        attn = str(options.get("attn_implementation") or "eager")
         self._tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
         model = AutoModel.from_pretrained(folder, trust_remote_code=True, use_safetensors=True,
                                           _attn_implementation=attn, torch_dtype=dtype)
@@ -166,9 +172,7 @@ class DeepSeekOCRBackend(_hub.HubWeights):
         images, fmt, _ = check_ocr_request(request)
         pages = _hub.page_images(images)
         prompt = _hub.prompt_for(fmt, PROMPTS, self._options)
-        base_size = _hub.positive(self._options, "base_size", 1024)
-        image_size = _hub.positive(self._options, "image_size", 640)
-        crop_mode = bool(self._options.get("crop_mode", True))
+        base_size, image_size, crop_mode = self._sizes
         out = []
         work = tempfile.mkdtemp(prefix="venvserve-deepseek-")
         try:

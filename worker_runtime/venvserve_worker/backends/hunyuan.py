@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any, Dict
 
-from . import _hub
+from . import _hub, _options
 from ._ocr_common import check_ocr_request, package_versions
 
 DEFAULT_WEIGHTS = "tencent/HunyuanOCR"
@@ -48,12 +48,18 @@ class HunyuanOCRBackend(_hub.HubWeights):
         self._processor: Any = None
         self._torch: Any = None
         self._options: Dict[str, Any] = {}
+        self._max_new = 8192
         self._lock = threading.Lock()
         self._load_s = None
 
     def load(self, options: Dict[str, Any]) -> None:
         t0 = time.perf_counter()
         options = dict(options or {})
+        # Every option is checked before the slow imports: a typo fails the boot at once.
+        _hub.prompt_for("text", PROMPTS, options)
+        self._max_new = _hub.positive(options, "max_new_tokens", 8192)
+        attn = _options.text(options, "attn_implementation", "eager")
+        subfolder = _options.text(options, "subfolder")
         import torch
         import transformers
 
@@ -65,10 +71,10 @@ class HunyuanOCRBackend(_hub.HubWeights):
         device = _hub.torch_device(torch, options)
         dtype = _hub.torch_dtype(torch, options, device)
         folder = _hub.resolve_weights(options, DEFAULT_WEIGHTS)
-        sub = {"subfolder": str(options["subfolder"])} if options.get("subfolder") else {}
+        sub = {"subfolder": subfolder} if subfolder else {}
         self._processor = transformers.AutoProcessor.from_pretrained(folder, backend="pil", **sub)
         model = model_class.from_pretrained(
-            folder, attn_implementation=str(options.get("attn_implementation") or "eager"),
+            folder, attn_implementation=attn,
             dtype=dtype, device_map=device, **sub)
         self._model = model.eval()
         self._torch = torch
@@ -79,7 +85,7 @@ class HunyuanOCRBackend(_hub.HubWeights):
         images, fmt, _ = check_ocr_request(request)
         pages = _hub.page_images(images)
         prompt = _hub.prompt_for(fmt, PROMPTS, self._options)
-        max_new = _hub.positive(self._options, "max_new_tokens", 8192)
+        max_new = self._max_new
         messages = [
             {"role": "system", "content": ""},
             {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]},

@@ -24,7 +24,7 @@ import time
 from html.parser import HTMLParser
 from typing import Any, Dict, List
 
-from . import _hub
+from . import _hub, _options
 from ._ocr_common import check_ocr_request, package_versions
 
 DEFAULT_WEIGHTS = "opendatalab/MinerU2.5-2509-1.2B"
@@ -117,6 +117,7 @@ class MinerUBackend(_hub.HubWeights):
     def load(self, options: Dict[str, Any]) -> None:
         t0 = time.perf_counter()
         options = dict(options or {})
+        batch_size = _options.positive_int(options, "batch_size")  # checked before the slow imports
         import torch
         from mineru_vl_utils import MinerUClient
 
@@ -133,8 +134,8 @@ class MinerUBackend(_hub.HubWeights):
             model = Qwen2VLForConditionalGeneration.from_pretrained(folder, dtype="auto", device_map=device)
             processor = AutoProcessor.from_pretrained(folder, use_fast=True)
         kwargs = {"backend": "transformers", "model": model, "processor": processor, "use_tqdm": False}
-        if options.get("batch_size"):
-            kwargs["batch_size"] = _hub.positive(options, "batch_size", 1)
+        if batch_size:
+            kwargs["batch_size"] = batch_size
         accepted = inspect.signature(MinerUClient).parameters
         self._client = MinerUClient(**{k: v for k, v in kwargs.items() if k in accepted})
         self._load_s = time.perf_counter() - t0

@@ -25,7 +25,11 @@ import threading
 import time
 from typing import Any, Dict, List
 
-from ._ocr_common import check_ocr_request, layout_text, open_image, package_versions, quad_to_box, warmup_image
+from . import _options
+from .base import LoadError
+from ._layout import layout_text
+from ._ocr_common import check_ocr_request, open_image, package_versions, warmup_image
+from ._reading_order import fragment
 
 PACKAGES = ("paddleocr", "paddlex", "paddlepaddle", "paddlepaddle-gpu", "numpy", "pillow")
 MODEL_KEYS = ("text_detection_model_name", "text_recognition_model_name")
@@ -75,34 +79,40 @@ class PaddleOCRBackend:
     def load(self, options: Dict[str, Any]) -> None:
         t0 = time.perf_counter()
         options = dict(options or {})
+        for key in MODEL_KEYS:
+            _options.text(options, key)
         # PaddleX probes every model hoster at import unless told not to: slow, and
         # pointless offline. Downloads still happen when a model is missing.
         os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")
-        import numpy as np
-        from paddleocr import PaddleOCR
-
         kwargs: Dict[str, Any] = {
             "use_doc_orientation_classify": False,
             "use_doc_unwarping": False,
-            "use_textline_orientation": bool(options.get("use_textline_orientation", False)),
-            "device": str(options.get("device", "cpu")),
+            "use_textline_orientation": _options.flag(options, "use_textline_orientation", False),
+            "device": _options.text(options, "device", "cpu"),
         }
         kwargs.update(model_names(options))
-        for key in ("text_detection_model_dir", "text_recognition_model_dir", "lang", "cpu_threads"):
-            if options.get(key) is not None:
+        for key in ("text_detection_model_dir", "text_recognition_model_dir", "lang"):
+            if _options.text(options, key) is not None:
                 kwargs[key] = options[key]
+        if _options.positive_int(options, "cpu_threads") is not None:
+            kwargs["cpu_threads"] = options["cpu_threads"]
+        score = _options.number(options, "text_score", 0.5, 0.0, 1.0)
+        warmup = _options.flag(options, "warmup", True)
+        import numpy as np
+        from paddleocr import PaddleOCR
+
         try:
             self._ocr = PaddleOCR(**kwargs)
         except Exception as exc:
             home = os.environ.get("PADDLE_PDX_CACHE_HOME") or "~/.paddlex"
-            raise RuntimeError(
+            raise LoadError(
                 "PaddleOCR could not load its models %s (%s: %s); if they are not in %s/official_models "
                 "and the model hosters are unreachable, run `venvserve models pull MODEL` where they are "
                 "reachable, or set text_detection_model_dir/text_recognition_model_dir to local folders"
                 % (sorted(model_names(options).values()), type(exc).__name__, exc, home)) from exc
         self._np = np
-        self._score = float(options.get("text_score", 0.5))
-        if options.get("warmup", True):
+        self._score = score
+        if warmup:
             self._run(warmup_image())
         self._load_s = time.perf_counter() - t0
 
@@ -118,7 +128,7 @@ class PaddleOCRBackend:
             for i, (poly, text) in enumerate(zip(polys, texts)):
                 if scores is not None and float(scores[i]) < self._score:
                     continue
-                fragments.append(quad_to_box(poly, str(text)))
+                fragments.append(fragment(poly, str(text)))
         return fragments
 
     def infer(self, request: Dict[str, Any]) -> Dict[str, Any]:

@@ -1,37 +1,59 @@
-"""Tesseract (via ``pytesseract``) as a venvserve backend.
+"""Tesseract as a venvserve backend: the ``tesseract`` CLI on the page's own file.
 
-The ``tesseract`` binary and its language data come from the OS (Debian:
-``apt-get install tesseract-ocr``, more languages as ``tesseract-ocr-deu``
-etc.); the env holds only pytesseract and Pillow.
+The binary and its language data come from the OS (Debian: ``apt-get install
+tesseract-ocr``, more languages as ``tesseract-ocr-deu`` etc.). Tesseract
+reads the file the gateway spooled, as it is: re-encoding it (as pytesseract
+does, through a temporary PNG without the file's resolution) costs seconds a
+page and makes tesseract guess the resolution, and a wrong guess misreads
+digits and small words. It is told the resolution with ``--dpi``: the one
+stored in the file, else the ``dpi`` the request carries (the render
+resolution of a PDF page), else the ``dpi`` option. Only a file tesseract
+cannot take as it is (EXIF-rotated, transparent, multi-frame, an unusual
+format) is first made upright and opaque, as a PNG carrying that resolution.
 
 ``load()`` options, all optional: ``lang`` (default language, "eng"),
-``psm`` (page segmentation mode, default tesseract's 3), ``tesseract_cmd``
-(path of the binary when it is not on PATH), ``timeout_s`` (per page; 0 =
-none), ``omp_thread_limit`` (default 1: OpenMP threading is ~6x slower on a
-2-core machine, and replicas give parallelism instead).
+``psm`` (page segmentation mode 0-13, default tesseract's 3),
+``tesseract_cmd`` (path of the binary when it is not on PATH), ``timeout_s``
+(per page; 0 = none), ``omp_thread_limit`` (default 1: OpenMP threading is
+~6x slower on a 2-core machine, and replicas give parallelism instead),
+``dpi`` (resolution of files that store none, default 300).
 
 Request ``options``: ``lang`` (e.g. "deu" or "eng+deu"; must be installed)
-and ``psm`` (0-13).
+and ``psm`` (0-13). Request key ``dpi``: the render resolution of the pages.
 """
 
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-from .base import BackendError
-from ._ocr_common import check_ocr_request, open_image, package_versions
+from . import _options
+from ._layout import TextLine, render
+from ._ocr_common import check_ocr_request, decoding, package_versions, upright_rgb
+from .base import BackendError, LoadError, OptionError
 
 PACKAGES = ("pytesseract", "pillow")
 _LANG_RE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
+# Tesseract ignores a resolution outside this range and guesses instead.
+MIN_DPI, MAX_DPI = 70, 2400
+# No difference between 70 and 400 dpi on clean rendered lines; 300 is what
+# scans and tesseract's own training assume.
+DEFAULT_DPI = 300
+# Formats leptonica reads as Pillow does; anything else is re-encoded first.
+NATIVE_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "PPM")
 
 
 class TesseractBackend:
     def __init__(self) -> None:
-        self._pt: Any = None
+        self._cmd = "tesseract"
         self._lang = "eng"
         self._psm: Optional[int] = None
-        self._timeout = 0
+        self._timeout: Optional[float] = None
+        self._dpi = DEFAULT_DPI
+        self._env: Dict[str, str] = {}
         self._langs: set = set()
         self._tesseract_version: Optional[str] = None
         self._load_s = None
@@ -39,96 +61,151 @@ class TesseractBackend:
     def load(self, options: Dict[str, Any]) -> None:
         t0 = time.perf_counter()
         options = dict(options or {})
-        os.environ["OMP_THREAD_LIMIT"] = str(int(options.get("omp_thread_limit", 1)))
-        import pytesseract
-
-        if options.get("tesseract_cmd"):
-            pytesseract.pytesseract.tesseract_cmd = str(options["tesseract_cmd"])
+        lang = _options.text(options, "lang", "eng")
+        if not _LANG_RE.match(lang):
+            raise OptionError("option 'lang' must look like 'eng' or 'eng+deu' (got %r)" % (lang,))
+        self._psm = _options.choice(options, "psm", None, (None,) + tuple(range(14)))
+        self._timeout = _options.number(options, "timeout_s", 0.0) or None
+        self._dpi = int(_options.number(options, "dpi", DEFAULT_DPI, MIN_DPI, MAX_DPI))
+        threads = _options.positive_int(options, "omp_thread_limit", 1)
+        os.environ["OMP_THREAD_LIMIT"] = str(threads)
+        self._env = dict(os.environ)
+        cmd = _options.text(options, "tesseract_cmd", "tesseract")
+        self._cmd = shutil.which(cmd) or cmd
         try:
-            self._tesseract_version = str(pytesseract.get_tesseract_version())
-        except pytesseract.TesseractNotFoundError:
-            raise RuntimeError(
-                "the tesseract binary was not found (looked for %r); install it "
-                "(Debian/Ubuntu: apt-get install tesseract-ocr) or set the model "
-                "option 'tesseract_cmd'" % pytesseract.pytesseract.tesseract_cmd
-            )
-        self._langs = set(pytesseract.get_languages(config=""))
-        self._pt = pytesseract
-        self._lang = self._check_lang(str(options.get("lang", "eng")), at_load=True)
-        self._psm = self._check_psm(options.get("psm"))
-        self._timeout = float(options.get("timeout_s", 0) or 0)
+            version = self._call(["--version"], 30).stdout
+            langs = self._call(["--list-langs"], 30).stdout
+        except OSError:
+            raise LoadError("the tesseract binary was not found (looked for %r); install it (Debian/Ubuntu: "
+                            "apt-get install tesseract-ocr) or set the model option 'tesseract_cmd'" % cmd)
+        self._tesseract_version = (version.split() or ["?", "?"])[1] if version.startswith("tesseract") else None
+        self._langs = {x.strip() for x in langs.splitlines()[1:] if x.strip()}
+        missing = self._missing(lang)
+        if missing:
+            raise OptionError("option 'lang': " + missing)
+        self._lang = lang
         self._load_s = time.perf_counter() - t0
 
-    def _check_lang(self, lang: str, at_load: bool = False) -> str:
-        if not _LANG_RE.match(lang):
-            raise BackendError("invalid_option", "lang must look like 'eng' or 'eng+deu' (got %r)" % (lang,), 400)
+    def _missing(self, lang: str) -> Optional[str]:
         missing = [x for x in lang.split("+") if x not in self._langs]
-        if missing:
-            msg = "tesseract language data not installed: %s (installed: %s); on Debian/Ubuntu: apt-get install %s" % (
-                ", ".join(missing),
-                ", ".join(sorted(self._langs)) or "none",
-                " ".join("tesseract-ocr-" + x.lower().replace("_", "-") for x in missing),
-            )
-            if at_load:
-                raise RuntimeError(msg)
-            raise BackendError("unsupported_language", msg, 400)
-        return lang
-
-    @staticmethod
-    def _check_psm(value: Any) -> Optional[int]:
-        if value is None:
+        if not missing:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 13:
-            raise BackendError("invalid_option", "psm must be an integer 0-13 (got %r)" % (value,), 400)
-        return value
+        return "tesseract language data not installed: %s (installed: %s); on Debian/Ubuntu: apt-get install %s" % (
+            ", ".join(missing), ", ".join(sorted(self._langs)) or "none",
+            " ".join("tesseract-ocr-" + x.lower().replace("_", "-") for x in missing))
+
+    def _call(self, args: List[str], timeout: Optional[float]) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run([self._cmd] + args, capture_output=True, text=True, timeout=timeout,
+                              env=self._env or None, stdin=subprocess.DEVNULL)
 
     def infer(self, request: Dict[str, Any]) -> Dict[str, Any]:
         images, fmt, options = check_ocr_request(request)
-        lang = self._check_lang(str(options["lang"])) if options.get("lang") else self._lang
-        psm = self._check_psm(options["psm"]) if options.get("psm") is not None else self._psm
-        config = "--psm %d" % psm if psm is not None else ""
+        lang, psm, dpi = self._request_settings(request, options)
         pages: List[Dict[str, Any]] = []
-        for n, path in enumerate(images, 1):
-            img = open_image(path, n)
-            try:
-                text = self._layout(img, lang, config, markdown=fmt == "markdown")
-            except RuntimeError as exc:  # pytesseract's timeout
-                if "timeout" in str(exc).lower():
-                    raise BackendError(
-                        "timeout", "tesseract took longer than %gs on page %d" % (self._timeout, n), 504
-                    )
-                raise
-            pages.append({"page": n, "text": text})
+        work = tempfile.mkdtemp(prefix="venvserve-tesseract-")
+        try:
+            for n, path in enumerate(images, 1):
+                source, page_dpi = self._source(path, n, dpi, work)
+                lines = self._recognise(source, n, lang, psm, page_dpi)
+                pages.append({"page": n, "text": render(lines, fmt == "markdown")})
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         return {"pages": pages}
 
-    def _layout(self, img: Any, lang: str, config: str, markdown: bool) -> str:
-        """Lines and paragraphs as tesseract's own layout analysis found them:
-        words grouped by (block, paragraph, line); lines joined by "\\n" and, in
-        markdown, paragraphs by a blank line (the same shape as the other
-        OCR backends, where image_to_string would keep its own blank lines)."""
-        data = self._pt.image_to_data(
-            img, lang=lang, config=config, output_type=self._pt.Output.DICT, timeout=self._timeout
-        )
-        paragraphs: Dict[Tuple[int, int], Dict[int, List[Tuple[int, str]]]] = {}
-        order: List[Tuple[int, int]] = []
-        for i, word in enumerate(data["text"]):
-            word = (word or "").strip()
-            if not word or int(data["level"][i]) != 5:
-                continue
-            key = (int(data["page_num"][i]) * 100000 + int(data["block_num"][i]), int(data["par_num"][i]))
-            if key not in paragraphs:
-                paragraphs[key] = {}
-                order.append(key)
-            line = paragraphs[key].setdefault(int(data["line_num"][i]), [])
-            line.append((int(data["word_num"][i]), word))
-        out = []
-        for key in order:
-            lines = paragraphs[key]
-            out.append("\n".join(" ".join(w for _, w in sorted(lines[ln])) for ln in sorted(lines)))
-        return ("\n\n" if markdown else "\n").join(out)
+    def _request_settings(self, request: Dict[str, Any], options: Dict[str, Any]):
+        lang = options.get("lang") or self._lang
+        if not isinstance(lang, str) or not _LANG_RE.match(lang):
+            raise BackendError("invalid_option", "lang must look like 'eng' or 'eng+deu' (got %r)" % (lang,), 400)
+        missing = self._missing(lang)
+        if missing:
+            raise BackendError("unsupported_language", missing, 400)
+        psm = options.get("psm", self._psm)
+        if psm is not None and (isinstance(psm, bool) or not isinstance(psm, int) or not 0 <= psm <= 13):
+            raise BackendError("invalid_option", "psm must be an integer 0-13 (got %r)" % (psm,), 400)
+        dpi = request.get("dpi")
+        if dpi is not None and (isinstance(dpi, bool) or not isinstance(dpi, (int, float))
+                                or not MIN_DPI <= dpi <= MAX_DPI):
+            raise BackendError("invalid_request", "dpi must be a number from %d to %d (got %r)"
+                               % (MIN_DPI, MAX_DPI, dpi), 400)
+        return lang, psm, int(round(dpi)) if dpi is not None else None
+
+    def _source(self, path: str, page: int, request_dpi: Optional[int], work: str):
+        """(file for tesseract, its resolution): the spooled file itself when tesseract can take
+        it as it is, else an upright, opaque PNG of it. Pillow decodes it fully either way, so a
+        corrupt or truncated file is the client's 400, never a half-read page."""
+        from PIL import Image
+
+        with decoding(page):
+            with Image.open(path) as im:
+                im.load()
+                stored = _stored_dpi(im.info.get("dpi"))
+                dpi = stored or request_dpi or self._dpi
+                if _native(im):
+                    return path, dpi
+                copy = os.path.join(work, "page-%d.png" % page)
+                upright_rgb(im).save(copy, format="PNG", compress_level=1, dpi=(dpi, dpi))
+                return copy, dpi
+
+    def _recognise(self, source: str, page: int, lang: str, psm: Optional[int], dpi: int) -> List[TextLine]:
+        args = [source, "stdout", "-l", lang, "--dpi", str(dpi)]
+        if psm is not None:
+            args += ["--psm", str(psm)]
+        try:
+            done = self._call(args + ["tsv"], self._timeout)
+        except subprocess.TimeoutExpired:
+            raise BackendError("timeout", "tesseract took longer than %gs on page %d" % (self._timeout, page), 504)
+        if done.returncode != 0:
+            tail = " ".join(done.stderr.strip().splitlines()[-3:])
+            raise RuntimeError("tesseract failed on page %d (exit %d): %s" % (page, done.returncode, tail))
+        return tsv_lines(done.stdout)
 
     def info(self) -> Dict[str, Any]:
         """Versions of pytesseract, Pillow and the tesseract binary."""
         versions: Dict[str, Any] = package_versions(PACKAGES)
         versions["tesseract"] = self._tesseract_version
         return versions
+
+
+def _stored_dpi(dpi: Any) -> Optional[int]:
+    try:
+        value = int(round(float(dpi[0])))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return value if MIN_DPI <= value <= MAX_DPI else None
+
+
+def _native(im: Any) -> bool:
+    """Can tesseract read this file as it is and see the page Pillow sees?"""
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:
+        orientation = 1
+    transparent = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+    return (im.format in NATIVE_FORMATS and getattr(im, "n_frames", 1) == 1 and orientation in (None, 1)
+            and not transparent and im.mode in ("1", "L", "P", "RGB"))
+
+
+def tsv_lines(tsv: str) -> List[TextLine]:
+    """Tesseract's lines (level 4 rows, with their boxes) and words (level 5), in its own order."""
+    lines: Dict[tuple, Dict[str, Any]] = {}
+    order: List[tuple] = []
+    for row in tsv.splitlines()[1:]:
+        cells = row.split("\t")
+        if len(cells) < 12 or not cells[0].isdigit():
+            continue
+        level = int(cells[0])
+        key = tuple(int(c) for c in cells[1:5])  # page, block, paragraph, line
+        if level == 4:
+            left, top, width, height = (int(c) for c in cells[6:10])
+            lines[key] = {"box": (left, top, left + width, top + height), "words": []}
+            order.append(key)
+        elif level == 5 and key in lines and cells[11].strip():
+            lines[key]["words"].append(cells[11].strip())
+    out = []
+    for key in order:
+        words = lines[key]["words"]
+        if words:
+            x0, top, x1, bottom = lines[key]["box"]
+            out.append(TextLine(" ".join(words), x0, x1, top, bottom, block=key[0] * 10000 + key[1],
+                                para=(key[0] * 10000 + key[1]) * 10000 + key[2]))
+    return out
