@@ -1,18 +1,20 @@
-// Entry point: the two views (#try, #status), the API key, the connection badge.
+// Entry point: the views (#try, #status, #jobs), the API key, the connection badge.
 
 import { api, getKey, onAuthNeeded, setKey } from "./api.js";
+import { initJobs, showJobs } from "./jobs.js";
 import { initStatus, refresh, showStatus } from "./status.js";
 import { initTry, loadModels } from "./try.js";
 
 const $ = (id) => document.getElementById(id);
 
 function route() {
-  const view = location.hash === "#status" ? "status" : "try";
+  const view = { "#status": "status", "#jobs": "jobs" }[location.hash] || "try";
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
   for (const link of document.querySelectorAll("nav a[data-view]")) {
     link.setAttribute("aria-current", link.dataset.view === view ? "page" : "false");
   }
   showStatus(view === "status");
+  showJobs(view === "jobs");
   if (view === "try") loadModels();
 }
 
@@ -76,6 +78,7 @@ async function ping() {
 
 initKey();
 initTry();
+initJobs();
 initStatus(connection);
 window.addEventListener("hashchange", route);
 route();
