@@ -295,3 +295,20 @@ def test_tcp_worker_checks_the_token_first_and_idles_without_threads(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs the tesseract binary")
+def test_tesseract_reads_the_numbers_of_a_200_dpi_table(tmp_path):
+    """10 pt type at 200 dpi, the resolution stored in the file: the cells tesseract misread
+    when it had to guess the resolution of a re-encoded copy (1.0 -> 0, 14 -> 4)."""
+    from support import render_lines
+    from venvserve_worker.backends.tesseract import TesseractBackend
+
+    rows = ["Item   Ratio   Count", "alpha   1.0   14", "beta   1.3   27", "gamma   1.7   140",
+            "list follow 0.25 3.5"]
+    path = tmp_path / "table.png"
+    render_lines(rows, size=28).save(path, dpi=(200, 200))
+    backend = TesseractBackend()
+    backend.load({})
+    text = backend.infer({"task": "ocr", "images": [str(path)]})["pages"][0]["text"]
+    assert [line.split() for line in text.splitlines()] == [row.split() for row in rows], text
