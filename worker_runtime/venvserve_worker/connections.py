@@ -8,16 +8,14 @@ read), reads the body, calls the app, writes the answer, and gives the
 connection back to the poll thread. Connections idle past ``idle_timeout``
 and heads that trickle in slower than ``head_timeout`` are closed.
 
-SIGTERM stops accepting; the process exits once the requests in hand are
-answered (the gateway sends SIGKILL if that takes longer than its grace).
+SIGTERM keeps its default meaning, exit now: the gateway drains a worker
+(waits for its requests) before it signals, and signals without draining
+when it means to stop a hung one.
 """
 
 import collections
-import os
 import selectors
-import signal
 import socket
-import sys
 import threading
 import time
 
@@ -96,13 +94,10 @@ class Server:
             self._close_expired()
         self._finish()
 
-    def stop(self, *_):
-        """Stop accepting and finish (safe from a signal handler)."""
+    def stop(self):
+        """Stop accepting; serve_forever returns once the requests in hand are answered."""
         self.stopping = True
         self._wake()
-
-    def install_sigterm(self):
-        signal.signal(signal.SIGTERM, self.stop)
 
     def _accept(self):
         while True:
@@ -297,12 +292,3 @@ def listen_tcp(host, port):
     sock.bind((host, port))
     sock.listen(LISTEN_BACKLOG)
     return sock
-
-
-def exit_when_done(server):
-    """Serve until SIGTERM, then exit 0 once every request in hand is answered."""
-    server.install_sigterm()
-    server.serve_forever()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)

@@ -13,7 +13,7 @@ import time
 
 from . import lifeline, protocol
 from .backends.base import BackendError, LoadError
-from .connections import Server, exit_when_done, listen_tcp, listen_unix
+from .connections import Server, listen_tcp, listen_unix
 from .http11 import Limits
 from .registry import resolve_backend  # noqa: F401  (ray/replica.py and the CLI still import it from here)
 
@@ -204,4 +204,4 @@ def main():
         ready["port"] = server.address[1]
     with os.fdopen(int(config["ready_fd"]), "w") as pipe:
         pipe.write(protocol.READY_PREFIX + json.dumps(ready) + "\n")
-    exit_when_done(server)
+    server.serve_forever()
