@@ -1,12 +1,13 @@
 """Bad input: each gets a JSON error with a fitting status, and the next good request succeeds."""
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from support import assert_error, cer, image_bytes, normalise_lines, render_lines
+from support import ROOT, assert_error, cer, image_bytes, normalise_lines, render_lines
 
 GOOD_LINE = "Good request after a bad one"
 
@@ -61,6 +62,9 @@ CASES = [
     ("corrupt_pdf", lambda s: post_file(s, b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\nthis is not a pdf\n", "bad.pdf"),
      400, "invalid_pdf"),
     ("truncated_pdf", lambda s: post_file(s, truncated(pdf_bytes()), "cut.pdf"), 400, "invalid_pdf"),
+    # 60000×60000 pixels in ~0.5 MB: refused from its header, before anything decodes it.
+    ("png_bomb", lambda s: post_file(s, hostile().png_bomb(), "bomb.png"), 413, "image_too_large"),
+    ("pdf_over_the_page_limit", lambda s: post_file(s, hostile().text_pdf(300), "long.pdf"), 400, "too_many_pages"),
     ("bad_options_json", lambda s: post_file(s, good_png(), "x.png", options="{not json"), 400, "invalid_options"),
     ("echo_invalid_json", lambda s: s.client.post("/v1/models/echo/infer", content=b"{not json",
                                                   headers={"content-type": "application/json"}),
@@ -69,6 +73,14 @@ CASES = [
     ("infer_unknown_model", lambda s: s.client.post("/v1/models/nope/infer", json={}), 404, "model_not_found"),
     ("unknown_env", lambda s: s.client.get("/v1/envs/nope"), 404, "env_not_found"),
 ]
+
+
+def hostile():
+    """scripts/hostile_corpus.py as a module (it writes bombs without Pillow)."""
+    spec = importlib.util.spec_from_file_location("hostile_corpus", ROOT / "scripts" / "hostile_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pdf_bytes() -> bytes:
