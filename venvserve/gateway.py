@@ -8,6 +8,7 @@ by the decoder processes (``venvserve.decode``).
 """
 
 import asyncio
+import errno
 import logging
 import os
 import shutil
@@ -21,8 +22,8 @@ from .catalog import Catalog, load_catalog
 from .decode.limits import DecoderLimits, pool_size
 from .decode.pool import DecoderPool
 from .envs import EnvManager
-from .errors import BadRequest, NotFound
-from .ocr.options import parse_options  # noqa: F401  (the /v1/ocr route imports it from here)
+from .errors import BadRequest, InsufficientStorage, NotFound
+from .ocr.options import parse_options  # noqa: F401  (kept while the /v1/ocr route imports it from here)
 from .settings import Settings
 from .workers.supervisor import Supervisor
 
@@ -123,7 +124,13 @@ class Gateway:
 
     def new_request_dir(self) -> Path:
         path = self.spool / uuid.uuid4().hex
-        path.mkdir(mode=0o700)
+        try:
+            path.mkdir(mode=0o700)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientStorage("the server's disk is full; the upload cannot be stored",
+                                          code="disk_full", hint="retry later") from None
+            raise
         return path
 
     async def ocr(self, path: Path, size: int, model_id: str | None, fmt: str = "text",
