@@ -231,3 +231,34 @@ def test_job_routes_need_the_api_key(server_factory, tmp_path):
     keyed = httpx.Client(base_url=server.url, headers={"Authorization": "Bearer secret"})
     assert finished(keyed, job_id)["status"] == "succeeded"
     keyed.close()
+
+
+def test_the_cli_submits_follows_and_fetches_jobs(echo, tmp_path):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "venvserve.cli", *args, "--server", echo.url],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+
+    small = make_pdf(tmp_path / "small.pdf", 3)
+    r = cli("ocr", small, "--job")
+    assert r.returncode == 0, r.stderr
+    assert "Submitted" in r.stderr and r.stdout.split("\n\n")[0].strip().endswith("bytes")
+    job_id = echo.client.get("/v1/jobs").json()["data"][0]["id"]
+    listed = cli("jobs", "list")
+    assert job_id in listed.stdout and "3/3" in listed.stdout
+    assert cli("jobs", "result", job_id).stdout.count("bytes") == 3
+    assert cli("jobs", "wait", job_id).returncode == 0
+
+    # Ctrl-C while following leaves the job running on the server, and says how to fetch it.
+    long = make_pdf(tmp_path / "long.pdf", 40)
+    proc = subprocess.Popen([sys.executable, "-m", "venvserve.cli", "ocr", long, "--server", echo.url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    running = wait_until(lambda: [j for j in echo.client.get("/v1/jobs").json()["data"] if j["status"] == "running"],
+                         timeout=30)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "venvserve jobs result" in err, err
+    assert job(echo.client, running[0]["id"])["status"] in ("running", "succeeded")
+    assert cli("jobs", "cancel", running[0]["id"]).returncode == 0
