@@ -13,10 +13,10 @@ import contextlib
 import logging
 import os
 import sys
+import textwrap
 from typing import Iterable, Iterator
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 _consoles: dict[str, Console] = {}
@@ -122,21 +122,81 @@ def spinner(message: str) -> Iterator[_Spinner]:
 # -- stdout -------------------------------------------------------------------
 
 def table(columns: list[str], rows: list[list[str]], caption: str | None = None) -> None:
-    """A borderless table of data on stdout."""
-    grid = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", caption=caption,
-                 caption_justify="left")
-    for i, column in enumerate(columns):
-        last = i == len(columns) - 1  # only the last column (a path, a reason) may wrap
-        grid.add_column(column, overflow="fold", no_wrap=not last)
-    for row in rows:
-        grid.add_row(*(Text(cell) for cell in row))
+    """A borderless table of data on stdout, fitted to the terminal (or to COLUMNS when piped).
+
+    Cells that do not fit wrap onto more lines (at spaces and hyphens where
+    they can); when even that leaves the last column (a reason, a path) too
+    narrow, it goes under its row, labelled, across the whole width. Nothing
+    is cut or dropped. Piped output without COLUMNS is never wrapped.
+    """
     console = out()
-    if console.is_terminal:
-        console.print(grid)
-        return
-    with console.capture() as captured:  # piped: no padding at the ends of lines
-        console.print(grid)
-    write("\n".join(line.rstrip() for line in captured.get().splitlines()))
+    for line, style in layout(columns, rows, _table_width(console)):
+        console.print(Text(line, style=style), soft_wrap=True)
+    if caption:
+        console.print(Text(caption, style="dim"), soft_wrap=True)
+
+
+GAP = 2  # spaces between columns
+FLOOR = 13  # a column narrower than its longest word gives way no further than this
+STACK_BELOW = 40  # the last column goes under its row when it would be narrower than this
+
+
+def _table_width(console: Console) -> int | None:
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return console.width if console.is_terminal else None
+
+
+def layout(columns: list[str], rows: list[list[str]], width: int | None) -> list[tuple[str, str]]:
+    """The table's lines with their styles (the header bold)."""
+    widths = fit_widths(columns, rows, width)
+    if width is None or len(columns) < 2 or widths[-1] >= min(STACK_BELOW, _natural(columns, rows)[-1]):
+        return ([(line, "bold") for line in render_rows([columns], widths)]
+                + [(line, "") for line in render_rows(rows, widths)])
+    # The last column under each row, labelled, indented, across the whole width.
+    head, last = columns[:-1], columns[-1]
+    widths = fit_widths(head, [r[:-1] for r in rows], width)
+    label = f"  {last}: "
+    lines = [(line, "bold") for line in render_rows([head], widths)]
+    for row in rows:
+        lines += [(line, "") for line in render_rows([row[:-1]], widths)]
+        if row[-1]:
+            wrapped = textwrap.wrap(row[-1], max(8, width - len(label)), break_long_words=True) or [""]
+            lines += [((label if i == 0 else " " * len(label)) + text, "") for i, text in enumerate(wrapped)]
+    return lines
+
+
+def _natural(columns: list[str], rows: list[list[str]]) -> list[int]:
+    return [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+
+
+def fit_widths(columns: list[str], rows: list[list[str]], width: int | None) -> list[int]:
+    """Column widths within ``width``: each column gets its natural width or a fair share of what the
+    narrower ones leave (max-min fairness), never less than its floor."""
+    natural = _natural(columns, rows)
+    if width is None:
+        return natural
+    floors = [max([len(w) for w in c.split()] + [min(FLOOR, max((len(w) for r in rows for w in r[i].split()),
+                                                               default=1))])
+              for i, c in enumerate(columns)]
+    room = width - GAP * (len(columns) - 1)
+    widths = [0] * len(columns)
+    order = sorted(range(len(columns)), key=lambda i: natural[i])
+    for n, i in enumerate(order):
+        share = (room - sum(widths)) // (len(columns) - n)
+        widths[i] = max(floors[i], min(natural[i], share))
+    return widths
+
+
+def render_rows(rows: list[list[str]], widths: list[int]) -> list[str]:
+    lines = []
+    for row in rows:
+        cells = [textwrap.wrap(cell, w, break_long_words=True) or [""] for cell, w in zip(row, widths)]
+        for n in range(max(len(c) for c in cells)):
+            parts = [(c[n] if n < len(c) else "").ljust(w) for c, w in zip(cells, widths)]
+            lines.append((" " * GAP).join(parts).rstrip())
+    return lines
 
 
 def write(text: str) -> None:

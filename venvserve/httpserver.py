@@ -15,6 +15,13 @@ from .settings import Settings
 
 
 class Server(uvicorn.Server):
+    on_listen = None  # called with the server once its sockets listen (the CLI's banner)
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.on_listen is not None:
+            self.on_listen(self)
+
     @contextlib.contextmanager
     def capture_signals(self):
         if threading.current_thread() is not threading.main_thread():
@@ -29,8 +36,13 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run(app, settings: Settings) -> None:
+def run(app, settings: Settings, on_listen=None) -> None:
+    from .api.protocol import guarded_protocol  # header size and read timeouts (431, 408)
+
+    protocol = guarded_protocol(settings.max_header_kb * 1024, settings.header_timeout_s)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                             access_log=False, timeout_graceful_shutdown=int(settings.stop_grace_s),
-                            server_header=False)
-    Server(config).run()
+                            server_header=False, http=protocol, ws="none")
+    server = Server(config)
+    server.on_listen = on_listen
+    server.run()

@@ -41,11 +41,24 @@ class RemoteServer:
                                          headers={"Content-Type": content_type, **self._auth()})
         return self._send(request)
 
+    def get(self, path: str) -> dict:
+        return self._send(urllib.request.Request(self.url + path, headers=self._auth()))
+
+    def post(self, path: str) -> dict:
+        return self._send(urllib.request.Request(self.url + path, data=b"", method="POST", headers=self._auth()))
+
+    def stream(self, path: str):
+        """An open response to read line by line (server-sent events); errors as for the other calls."""
+        request = urllib.request.Request(self.url + path, headers={"Accept": "text/event-stream", **self._auth()})
+        return self._send(request, parse=False)
+
     def _auth(self) -> dict:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def _send(self, request: urllib.request.Request) -> dict:
+    def _send(self, request: urllib.request.Request, parse: bool = True):
         try:
+            if not parse:
+                return urllib.request.urlopen(request, timeout=self.timeout)
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 return json.loads(answer.read())
         except urllib.error.HTTPError as exc:

@@ -1,83 +1,11 @@
-"""`venvserve envs plan`: which env templates could share an env, with evidence.
+"""The env planner's pieces, without a network: Python bounds (PEP 440), the
+joint project (TOML), uv's explanations, the clique cover, file-level
+clashes, lock sizes. uv against PyPI: tests/e2e/test_planner_resolve.py."""
 
-The resolution tests run the real uv against PyPI on the repository's own
-templates (a few seconds; skipped when PyPI is unreachable); the rest test
-the planner's pieces without a network.
-"""
-
-import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
+import tomllib
 
 from support import ROOT
-from venvserve import planner
-from venvserve.envs.manager import uv_binary
-
-
-def cli(*args, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VENVSERVE_")}
-    return subprocess.run([sys.executable, "-m", "venvserve.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
-def pypi_reachable() -> bool:
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=3).close()
-        return True
-    except OSError:
-        return False
-
-
-needs_pypi = pytest.mark.skipif(not pypi_reachable(), reason="PyPI is not reachable: uv cannot resolve")
-
-
-@needs_pypi
-def test_plan_of_the_cpu_templates_keeps_the_two_opencv_envs_apart(tmp_path):
-    data = tmp_path / "data"
-    run = cli("envs", "plan", "rapidocr", "rapidocr-v4", "tesseract", "--json", "--data-dir", data, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    plan = json.loads(run.stdout)
-    groups = sorted(sorted(env["members"]) for env in plan["envs"])
-    assert groups == [["rapidocr", "tesseract"], ["rapidocr-v4"]]
-    [pair] = plan["conflicts"]
-    assert pair["members"] == ["rapidocr", "rapidocr-v4"]
-    [conflict] = pair["conflicts"]
-    assert conflict["kind"] == "module" and "module cv2" in conflict["detail"]
-    assert sorted(conflict["packages"]) == ["opencv-python", "opencv-python-headless"]
-    assert "opencv-python (rapidocr-v4)" in conflict["detail"]
-    # The Python bound, traced to the dependency that declares it (PyPI's simple index).
-    assert any("rapidocr-onnxruntime 1.4.4 declares Requires-Python <3.13" in note for note in pair["notes"])
-    assert plan["resolved"] == 3 and plan["cached"] == 0
-
-    again = cli("envs", "plan", "rapidocr", "rapidocr-v4", "tesseract", "--data-dir", data, cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert "(3 from cache)" in again.stderr  # no uv run the second time
-    assert "Proposed: 2 envs for 3 templates" in again.stdout
-    assert "rapidocr × rapidocr-v4" in again.stdout and "module cv2" in again.stdout
-
-
-@needs_pypi
-def test_transformers_pins_of_deepseek_and_mineru_do_not_resolve_together(tmp_path):
-    p = planner.Planner(ROOT / "envs", tmp_path, uv_binary(), timeout_s=90)
-    verdict = p.check([planner.load_template(ROOT / "envs" / n) for n in ("deepseek-ocr", "mineru")])
-    assert not verdict.ok
-    [conflict] = verdict.conflicts
-    assert conflict["kind"] == "resolution" and conflict["packages"] == ["transformers"]
-    assert "==4.47.1" in conflict["detail"] and ">=" in conflict["detail"]
-    assert any("No solution found" in line for line in conflict["uv"])
-
-
-def test_unknown_template_and_single_template_are_refused(tmp_path):
-    run = cli("envs", "plan", "rapidocr", "nope", "--data-dir", tmp_path / "d", cwd=tmp_path)
-    assert run.returncode == 1 and "error: no env template 'nope'" in run.stderr
-    assert "hint: the templates are:" in run.stderr
-    run = cli("envs", "plan", "rapidocr", "--data-dir", tmp_path / "d", cwd=tmp_path)
-    assert run.returncode == 1 and "two env templates or more" in run.stderr
+from venvserve.envs import planner
 
 
 # -- the pieces ----------------------------------------------------------------
@@ -112,8 +40,6 @@ def test_a_joint_project_unhides_what_another_template_needs(tmp_path):
     rapid = planner.load_template(ROOT / "envs" / "rapidocr")  # excludes opencv-python
     v4 = planner.load_template(ROOT / "envs" / "rapidocr-v4")  # excludes opencv-python-headless, needs opencv-python
     text = planner.joint_project([rapid, v4])
-    import tomllib
-
     data = tomllib.loads(text)
     assert data["project"]["requires-python"] == ">=3.9,>=3.9,<3.13"
     assert "opencv-python>=4.5" in data["project"]["dependencies"]
@@ -163,3 +89,28 @@ def test_lock_size_estimate_counts_linux_wheels_once_per_package():
     size = planner.estimate_size(ROOT / "envs" / "deepseek-ocr" / "uv.lock")
     assert 2 * 2**30 < size < 6 * 2**30  # torch 2.6.0 + its CUDA 12.4 wheels
     assert planner.estimate_size(ROOT / "envs" / "tesseract" / "uv.lock") < 30 * 2**20
+
+
+def test_names_and_releases_follow_pep_503_and_the_wheel_spec():
+    assert planner.canonical("Rapidocr_ONNXRuntime") == "rapidocr-onnxruntime"
+    assert planner.requirement_name("opencv_python.headless[extra]>=4.5; python_version<'3.13'") == \
+        "opencv-python-headless"
+    assert planner.release_of("torch-2.6.0+cu124-cp312-cp312-manylinux_2_28_x86_64.whl") == ("torch", "2.6.0+cu124")
+    assert planner.release_of("rapidocr_onnxruntime-1.4.4.tar.gz") == ("rapidocr-onnxruntime", "1.4.4")
+    assert planner.release_of("not a file name") is None
+    assert planner.upper_bound(">=3.9,<3.13") and planner.upper_bound("~=3.10")
+    assert not planner.upper_bound(">=3.9") and not planner.upper_bound(None)
+    assert planner.allowed_minors(">=3.9, nonsense") == set(range(9, 16))  # an unreadable clause constrains nothing
+
+
+def test_sizes_of_a_lock_use_the_installed_sizes_of_built_envs(tmp_path):
+    from venvserve.envs.planner import sizes
+
+    lock = tmp_path / "uv.lock"
+    lock.write_text('version = 1\n[[package]]\nname = "big"\nversion = "1.0"\nwheels = [\n'
+                    '  { url = "https://x/big-1.0-cp312-cp312-manylinux_2_28_x86_64.whl", size = 1000 },\n'
+                    '  { url = "https://x/big-1.0-cp312-cp312-win_amd64.whl", size = 99999 },\n]\n'
+                    '[[package]]\nname = "small"\nversion = "2.0"\n'
+                    'wheels = [{ url = "https://x/small-2.0-py3-none-any.whl", size = 10 }]\n')
+    assert sizes.estimate_size(lock) == 1010  # the Windows wheel is not what Linux installs
+    assert sizes.installed_estimate(lock, {("big", "1.0"): 5000}, ratio=3) == 5030

@@ -6,10 +6,12 @@ Layout of ``DATA/envs/NAME/``::
     install.log      every build's uv output, appended
     <fp>/            the venv built from the template whose fingerprint is fp
     <fp>.ready       completion marker, written last (atomically)
-    <fp>.failed      the last failed build of fp, with its log tail
+    <fp>.failed      the last failed build of fp (or why its files no longer match), with its log tail
 
 A venv without its marker is half-built: it is never used and is removed
-before the next build.
+before the next build. A ready venv whose files no longer match what uv
+installed (integrity.py) loses its marker and becomes failed with the reason;
+the next build replaces it.
 """
 
 import asyncio
@@ -18,15 +20,15 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import EnvBuildFailed, NotFound
+from ..errors import EnvBuildFailed, NotFound, VenvserveError
 from ..names import is_env_name
-from . import venvinfo
+from . import integrity, venvinfo
+from .build import run_step, uv_binary, uv_env
 from .filelock import FileLock
 from .template import Template
 
@@ -56,39 +58,9 @@ class EnvStatus:
         return venvinfo.python_of(self.path) if self.path else None
 
 
-def die_with_parent() -> None:
-    """In the child before exec: a build must not outlive the gateway (Linux)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-
-
-def _kill_group(pgid: int) -> None:
-    import signal
-
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def uv_binary() -> str:
-    try:
-        from uv import find_uv_bin
-
-        return find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
-        if not found:
-            raise EnvBuildFailed("uv is not installed", hint="pip install uv") from None
-        return found
-
-
 class EnvManager:
     def __init__(self, templates_dir: Path, data_dir: Path, workdir: Path | None = None,
-                 in_use: Callable[[], set[Path]] = lambda: set(), build_timeout_s: float = 1800):
+                 in_use: Callable[[], set[Path]] = lambda: set(), build_timeout_s: float = 3600):
         self.templates_dir = Path(templates_dir)
         self.root = Path(data_dir) / "envs"
         self.workdir = Path(workdir or Path.cwd())
@@ -144,6 +116,10 @@ class EnvManager:
         if old:
             return EnvStatus(name, EnvState.OUTDATED, old[-1], fp)
         return EnvStatus(name, EnvState.NOT_INSTALLED, None, fp)
+
+    async def status_async(self, name: str) -> EnvStatus:
+        """status() off the event loop (a template's first fingerprint reads its files)."""
+        return await asyncio.to_thread(self.status, name)
 
     def _ready_builds(self, name: str) -> list[Path]:
         base = self._dir(name)
@@ -205,13 +181,13 @@ class EnvManager:
                 fp = template.fingerprint()
                 if (base / f"{fp}.ready").exists():  # another process built it meanwhile
                     return self.status(name)
-                return await self._build_locked(template, fp)
+                return await self._build_locked(template, fp, time.monotonic() + self.build_timeout_s)
             finally:
                 flock.release()
         finally:
             self._building.discard(name)
 
-    async def _build_locked(self, template: Template, fp: str) -> EnvStatus:
+    async def _build_locked(self, template: Template, fp: str, deadline: float) -> EnvStatus:
         name, base = template.name, self._dir(template.name)
         venv = base / fp
         if venv.exists():  # a half-built leftover: never reuse it
@@ -225,14 +201,15 @@ class EnvManager:
         logfile = base / "install.log"
         with open(logfile, "a") as out:
             out.write(f"=== build {fp} started {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
-        env = self._uv_env(venv)
+        env = uv_env(venv)
         cmd = [uv_binary(), "sync", "--frozen", "--no-install-project", "--project", str(template.path)]
-        ok, detail = await self._run(name, cmd, env, logfile)
+        publish = lambda line: self._publish(name, line)  # noqa: E731
+        ok, detail = await run_step(name, cmd, env, logfile, deadline, publish)
         if ok and template.post_install:
             env["VIRTUAL_ENV"] = str(venv)
             env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-            ok, detail = await self._run(name, ["bash", str(template.post_install)], env, logfile,
-                                         cwd=template.path)
+            ok, detail = await run_step(name, ["bash", str(template.post_install)], env, logfile, deadline,
+                                        publish, cwd=template.path)
         seconds = time.monotonic() - started
         if self.on_build:
             self.on_build(name, seconds, ok)
@@ -244,7 +221,8 @@ class EnvManager:
             raise EnvBuildFailed(f"building env {name!r} failed: {detail}",
                                  hint=f"see {logfile}; last lines: " + " | ".join(tail[-5:]))
         marker = {"fingerprint": fp, "built_at": time.time(), "seconds": round(seconds, 3),
-                  "python_version": venvinfo.python_version(venv)}
+                  "python_version": venvinfo.python_version(venv),
+                  "drift": await asyncio.to_thread(integrity.drift, venv)}
         tmp = base / f"{fp}.ready.tmp"
         tmp.write_text(json.dumps(marker))
         os.replace(tmp, base / f"{fp}.ready")  # the marker is written last
@@ -254,49 +232,40 @@ class EnvManager:
         self.remove_unused(name, keep=venv)
         return self.status(name)
 
-    def _uv_env(self, venv: Path) -> dict:
-        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
-        env["UV_PROJECT_ENVIRONMENT"] = str(venv)
-        env.setdefault("UV_NO_PROGRESS", "1")
-        return env
-
-    async def _run(self, name: str, cmd: list[str], env: dict, logfile: Path, cwd=None) -> tuple[bool, str]:
-        # Its own process group, so that whatever the step started dies with it.
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=die_with_parent, start_new_session=True)
-        last = [""]
-
-        async def pump():
-            with open(logfile, "a") as out:
-                async for raw in proc.stdout:
-                    line = raw.decode("utf-8", "replace").rstrip()
-                    out.write(line + "\n")
-                    out.flush()
-                    if line:
-                        last[0] = line
-                        log.info("env %s: %s", name, line)
-                        self._publish(name, line)
-
-        reader = asyncio.ensure_future(pump())
-        try:
-            code = await proc.wait()
-        except asyncio.CancelledError:
-            _kill_group(proc.pid)
-            await proc.wait()
-            raise
-        finally:
-            _kill_group(proc.pid)
-            try:
-                await asyncio.wait_for(reader, 5)
-            except asyncio.TimeoutError:
-                reader.cancel()
-        return code == 0, (f"`{' '.join(cmd[:2])}` exited {code}: {last[0]}" if code else "")
-
     def _publish(self, name: str, line: str) -> None:
         for queue in self.listeners.get(name, []):
             queue.put_nowait(line)
+
+    # -- integrity ----------------------------------------------------------
+
+    def verify(self, name: str, full: bool = False) -> integrity.Report | None:
+        """Check a ready env's files against uv's RECORDs (sizes; hashes too when ``full``).
+
+        A mismatch takes the env out of service: its ready marker goes, a
+        ``.failed`` record says why, and the next ensure() rebuilds it.
+        None when there is no ready build to check (or a hand-made env).
+        """
+        st = self.status(name)
+        if st.state not in (EnvState.READY, EnvState.OUTDATED) or st.path is None:
+            return None
+        base, fp = self._dir(name), st.path.name
+        try:
+            marker = json.loads((base / f"{fp}.ready").read_text())
+        except (OSError, ValueError):
+            marker = {}
+        report = integrity.check(st.path, full=full, ignore=frozenset(marker.get("drift", ())))
+        if not report.ok:
+            reason = report.reason()
+            log.error("env %s: %s", name, reason)
+            (base / f"{fp}.failed").write_text(json.dumps({"error": reason, "log_tail": []}))
+            (base / f"{fp}.ready").unlink(missing_ok=True)
+            with open(base / "install.log", "a") as out:
+                out.write(f"=== build {fp} broken: {reason}\n")
+        return report
+
+    async def verify_async(self, name: str, full: bool = False) -> integrity.Report | None:
+        """verify() off the event loop: what the supervisor calls when a worker of this env fails to boot."""
+        return await asyncio.to_thread(self.verify, name, full)
 
     # -- cleaning -----------------------------------------------------------
 
@@ -337,7 +306,6 @@ class EnvManager:
         base = self._dir(name)
         used = {p.resolve() for p in self.in_use()}
         if any(p.resolve().parent == base.resolve() for p in used):
-            from ..errors import VenvserveError
             raise VenvserveError(f"env {name!r} is in use by a running worker", code="env_in_use",
                                  status=409, hint=f"unload the models of env {name!r} first")
         flock = FileLock(base / ".lock") if base.is_dir() else None

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IGNORED = {"__pycache__", ".venv", ".git"}
+_FINGERPRINTS: dict[str, tuple[tuple, str]] = {}  # template path -> (file stats, hash)
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,29 @@ class Template:
         )
 
     def fingerprint(self) -> str:
-        """Changes whenever any template file changes (content or name)."""
-        digest = hashlib.sha256()
+        """Changes whenever any template file changes (content or name).
+
+        The hash is remembered by the files' (name, mtime_ns, size), so asking
+        again (every status call) costs a stat per file, not a read.
+        """
+        stats = []
         for file in self.files:
-            digest.update(str(file.relative_to(self.path)).encode() + b"\0")
-            digest.update(file.read_bytes() + b"\0")
-        return digest.hexdigest()[:16]
+            try:
+                st = file.stat()
+            except OSError:
+                continue
+            stats.append((str(file.relative_to(self.path)), st.st_mtime_ns, st.st_size))
+        key = (str(self.path), tuple(stats))
+        cached = _FINGERPRINTS.get(str(self.path))
+        if cached and cached[0] == key:
+            return cached[1]
+        digest = hashlib.sha256()
+        for name, _mtime, _size in stats:
+            digest.update(name.encode() + b"\0")
+            digest.update((self.path / name).read_bytes() + b"\0")
+        value = digest.hexdigest()[:16]
+        _FINGERPRINTS[str(self.path)] = (key, value)
+        return value
 
     @property
     def has_lock(self) -> bool:

@@ -1,0 +1,5 @@
+"""`python -m venvserve.cli ...`: the command line."""
+
+from . import main
+
+main()
