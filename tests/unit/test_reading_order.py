@@ -188,3 +188,22 @@ def test_markdown_breaks_at_an_indent_and_at_a_short_line_that_ends_a_sentence()
             ("Next paragraph " + FULL, 0, 1, 0), ("Indented start " + FULL, 40, 1, 0), (FULL, 0, 1, 0)]
     md = render(lines_of(rows), markdown=True)
     assert len(md.split("\n\n")) == 3, md
+
+
+# -- properties ------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+coordinate = st.floats(min_value=0, max_value=3000, allow_nan=False)
+boxes_ = st.lists(st.tuples(coordinate, coordinate, st.floats(min_value=1, max_value=900),
+                            st.floats(min_value=1, max_value=80)), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(boxes_, st.floats(min_value=-5, max_value=5), st.booleans())
+def test_every_fragment_is_read_exactly_once(raw, degrees, markdown):
+    fragments = page([(x, y, x + w, y + h, "t%d" % i) for i, (x, y, w, h) in enumerate(raw)], degrees)
+    words = [box.text for line in reading_order(fragments) for box in line.boxes]
+    assert sorted(words) == sorted(f.text for f in fragments)
+    layout_text(fragments, markdown)  # never raises
