@@ -37,7 +37,7 @@ class ModelReplica:
     """
 
     def __init__(self, model_id, architecture, options=None, max_concurrency=1):
-        from venvserve_worker.server import resolve_backend
+        from venvserve_worker.registry import resolve_backend
 
         self.model_id = model_id
         self.started = time.time()

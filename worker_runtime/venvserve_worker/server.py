@@ -15,7 +15,7 @@ from . import lifeline, protocol
 from .backends.base import BackendError, LoadError
 from .connections import Server, listen_tcp, listen_unix
 from .http11 import Limits
-from .registry import resolve_backend  # noqa: F401  (ray/replica.py and the CLI still import it from here)
+from .registry import resolve_backend
 
 
 def rss_mb():
