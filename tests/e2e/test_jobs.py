@@ -65,7 +65,8 @@ def test_a_job_outlives_three_sigkills_of_the_gateway(tmp_path):
         assert r.headers["location"] == f"/v1/jobs/{r.json()['id']}"
         job_id = r.json()["id"]
         assert len(job_id) == 32 and r.json()["pages_total"] == 200
-        for kill, threshold in enumerate(sorted(random.sample(range(15, 185), 3))):
+        thresholds = sorted(random.sample(range(15, 185), 3))
+        for kill, threshold in enumerate(thresholds):
             wait_until(lambda: job(server.client, job_id)["pages_done"] >= threshold, timeout=60, interval=0.01)
             os.kill(server.pid, signal.SIGKILL)
             server.proc.wait()
@@ -80,6 +81,7 @@ def test_a_job_outlives_three_sigkills_of_the_gateway(tmp_path):
         assert [p["page"] for p in pages] == list(range(1, 201))
         assert [p["text"] for p in pages] == [expected(n) for n in range(1, 201)]
         runs = tally_runs(tally)
+        print(f"\n200-page job, 3 SIGKILLs after {thresholds} pages: {len(runs)} page runs")
         assert sorted(set(map(int, runs))) == list(range(1, 201))
         assert len(runs) <= 200 + CATALOG[0]["replicas"] * 3, f"{len(runs)} page runs for 200 pages"
     finally:
