@@ -26,6 +26,7 @@ from pathlib import Path
 from venvserve.decode.child import Decoder
 from venvserve.decode.limits import DecoderLimits
 from venvserve.decode.pool import DecoderPool
+from venvserve.decode.process import DecoderProcess
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
@@ -47,6 +48,48 @@ def make_inputs(folder: Path, pages: int) -> tuple[Path, Path]:
     pdf = folder / "doc.pdf"
     images[0].save(pdf, "PDF", save_all=True, append_images=images[1:], resolution=200.0)
     return png, pdf
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (this one included by the caller)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        times = psutil.Process(pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
+async def round_trip(rounds: int = 300) -> float:
+    """Median wall time of one frame each way with a decoder that does nothing (``close`` with no PDF)."""
+    decoder = await DecoderProcess.spawn(DecoderLimits())
+    try:
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            await decoder.request({"op": "close"}, 10)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+    finally:
+        await decoder.close()
+
+
+async def cpu_per_page(pool: DecoderPool | None, decoder: Decoder, pdf: Path, out: Path, pages: int, dpi: int) -> float:
+    """CPU seconds (this process + the decoders) to render every page once, per page."""
+    pids = [os.getpid()] + (pool.pids() if pool else [])
+    before = cpu_s(pids)
+    if pool is None:
+        decoder.close()
+        await asyncio.to_thread(decoder.open, str(pdf), 1000)
+        for i in range(pages):
+            await asyncio.to_thread(decoder.render, str(pdf), i, str(out / f"cpu-{i}.png"), dpi, 60_000_000)
+    else:
+        await pool.release(pdf)
+        await pool.count_pages(pdf, 1000)
+        for i in range(pages):
+            await pool.render(pdf, i, out / f"cpu-{i}.png", dpi)
+    return (cpu_s(pids) - before) / pages
 
 
 def ms(seconds: float) -> float:
@@ -108,8 +151,11 @@ async def main_async(args) -> dict:
     for _ in range(2):  # interleaved, so drift on a shared machine hits both paths alike
         rows["in"].append(await in_process(decoder, png, pdf, folder, args.pages, args.dpi, args.rounds))
         rows["out"].append(await out_of_process(pool, png, pdf, folder, args.pages, args.dpi, args.rounds))
+    cpu_in = statistics.median([await cpu_per_page(None, decoder, pdf, folder, args.pages, args.dpi) for _ in range(3)])
+    cpu_out = statistics.median([await cpu_per_page(pool, decoder, pdf, folder, args.pages, args.dpi) for _ in range(3)])
     await pool.close()
     decoder.close()
+    trip = await round_trip()
     image_in = statistics.median(r[0] for r in rows["in"])
     image_out = statistics.median(r[0] for r in rows["out"])
     page_in = statistics.median(r[1] for r in rows["in"])
@@ -121,6 +167,8 @@ async def main_async(args) -> dict:
         "image_check_ms": {"in_process": ms(image_in), "out_of_process": ms(image_out),
                            "added": ms(image_out - image_in)},
         "pdf_page_ms": {"in_process": ms(page_in), "out_of_process": ms(page_out), "added": ms(page_out - page_in)},
+        "pdf_page_cpu_ms": {"in_process": ms(cpu_in), "out_of_process": ms(cpu_out), "added": ms(cpu_out - cpu_in)},
+        "frame_round_trip_ms": round(trip * 1000, 3),
         "parallel_render_s": {str(n): round(w, 3) for n, w in walls.items()},
         "speedup": {str(n): round(base / w, 2) for n, w in walls.items()},
     }
