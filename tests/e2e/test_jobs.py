@@ -264,3 +264,23 @@ def test_the_cli_submits_follows_and_fetches_jobs(echo, tmp_path):
     assert proc.returncode == 130 and "venvserve jobs result" in err, err
     assert job(echo.client, running[0]["id"])["status"] in ("running", "succeeded")
     assert cli("jobs", "cancel", running[0]["id"]).returncode == 0
+
+
+def test_an_interactive_request_does_not_wait_behind_a_job(server_factory, tmp_path):
+    server = server_factory([{"id": "echo", "architecture": "echo"}], env=ENV)  # one worker, one slot
+    job_id = submit(server.client, make_pdf(tmp_path / "long.pdf", 60), {"sleep_s": 0.3}).json()["id"]
+    wait_until(lambda: job(server.client, job_id)["pages_done"] >= 2, timeout=30)
+    image = tmp_path / "page.png"
+    Image.new("L", (64, 32), 255).save(image)
+    for _ in range(3):
+        before = job(server.client, job_id)["pages_done"]
+        with open(image, "rb") as f:
+            r = server.client.post("/v1/ocr", files={"file": ("page.png", f)}, data={"model": "echo"})
+        after = job(server.client, job_id)["pages_done"]
+        assert r.status_code == 200, r.text
+        # It waited for the page on the worker at most, never for the job's other pages.
+        assert after - before <= 1, (before, after)
+    metrics = server.client.get("/metrics").text
+    assert 'venvserve_jobs{status="running"} 1.0' in metrics
+    assert "venvserve_job_pages_total" in metrics and "venvserve_jobs_oldest_queued_seconds 0.0" in metrics
+    server.client.delete(f"/v1/jobs/{job_id}")
