@@ -48,10 +48,11 @@ def fit_dpi(width_pt: float, height_pt: float, dpi: float, max_pixels: int) -> f
         return None
     if pixels(width_pt, height_pt, dpi) <= max_pixels:
         return float(dpi)
-    fitted = math.floor(72.0 * math.sqrt(max_pixels / (width_pt * height_pt)) * 100) / 100
-    while fitted >= MIN_DPI and pixels(width_pt, height_pt, fitted) > max_pixels:
-        fitted -= 0.01
-    return round(fitted, 2) if fitted >= MIN_DPI else None
+    # In whole hundredths, so that what is checked is exactly what is returned.
+    hundredths = min(math.floor(dpi * 100), math.floor(7200 * math.sqrt(max_pixels / (width_pt * height_pt))))
+    while hundredths >= MIN_DPI * 100 and pixels(width_pt, height_pt, hundredths / 100) > max_pixels:
+        hundredths -= 1
+    return hundredths / 100 if hundredths >= MIN_DPI * 100 else None
 
 
 def death_error(kind: str, returncode: int | None, timed_out: bool, limits: DecoderLimits) -> VenvserveError:

@@ -10,9 +10,10 @@
 Each call takes one decoder for one step; pages of one PDF (or of several)
 therefore render in parallel processes, up to ``size``. A call prefers a
 decoder that already holds its PDF open. Decoders start on first need and
-stay; one that dies (crash, memory or CPU limit, wall-clock timeout, garbage
-on its pipe) fails only the call it was serving, with the error
-``limits.death_error`` picks, and the next call starts a fresh one.
+stay (retired after ``RECYCLE_AFTER`` steps); one that dies (crash, memory
+or CPU limit, wall-clock timeout, garbage on its pipe) fails only the call
+it was serving, with the error ``limits.death_error`` picks, and the next
+call starts a fresh one.
 
 A caller cancelled mid-step (its client left) does not kill the decoder: the
 step finishes in the background under its timeout, then the decoder goes
@@ -29,6 +30,10 @@ from .limits import DecoderLimits, death_error
 from .process import DecoderDied, DecoderProcess
 
 log = logging.getLogger("venvserve")
+
+# A decoder is retired after this many steps: whatever a library leaks or
+# fragments over thousands of hostile documents goes with the process.
+RECYCLE_AFTER = 2000
 
 
 class DecoderPool:
@@ -132,7 +137,7 @@ class DecoderPool:
         """The end of every step: the decoder back to the idle list (or ended), its slot freed."""
         if decoder is not None:
             self._busy.discard(decoder)
-            if self._closed:
+            if self._closed or decoder.requests >= RECYCLE_AFTER:
                 asyncio.ensure_future(decoder.close())
             else:
                 self._idle.append(decoder)
