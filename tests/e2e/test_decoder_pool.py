@@ -148,3 +148,29 @@ def test_images_are_checked_without_decoding_their_pixels(tmp_path):
     assert (info["format"], info["width"], info["height"]) == ("PNG", 50, 20)
     assert gif_error == (415, "unsupported_media_type")
     assert big_error == (413, "image_too_large")
+
+
+def test_a_decoder_that_crashes_mid_page_fails_that_page_only(tmp_path):
+    import os
+    import signal
+
+    pdf = text_pdf(tmp_path / "big.pdf", 1, size=3000)
+
+    async def go():
+        pool = DecoderPool(1, DecoderLimits(), cwd=tmp_path)
+        try:
+            await pool.count_pages(pdf, 10)
+            first = pool.pids()[0]
+            step = asyncio.ensure_future(pool.render(pdf, 0, tmp_path / "p.png", 300))
+            await asyncio.sleep(0.05)  # the render has begun (it takes far longer than this)
+            os.kill(first, signal.SIGSEGV)
+            with pytest.raises(VenvserveError) as info:
+                await step
+            page = await pool.render(pdf, 0, tmp_path / "again.png", 36)
+            return info.value, first, pool.pids(), pool.deaths, page
+        finally:
+            await pool.close()
+
+    error, first, pids, deaths, page = run(go())
+    assert error.status == 422 and error.code == "document_too_complex"
+    assert deaths == 1 and pids and first not in pids and page["dpi"] == 36
