@@ -284,3 +284,21 @@ def test_an_interactive_request_does_not_wait_behind_a_job(server_factory, tmp_p
     assert 'venvserve_jobs{status="running"} 1.0' in metrics
     assert "venvserve_job_pages_total" in metrics and "venvserve_jobs_oldest_queued_seconds 0.0" in metrics
     server.client.delete(f"/v1/jobs/{job_id}")
+
+
+def test_a_job_takes_several_files(echo, tmp_path):
+    first, second = make_pdf(tmp_path / "a.pdf", 3), make_pdf(tmp_path / "b.pdf", 2)
+    image = tmp_path / "c.png"
+    Image.new("L", (77, HEIGHT), 255).save(image)
+    with open(first, "rb") as a, open(second, "rb") as b, open(image, "rb") as c:
+        r = echo.client.post("/v1/jobs", files=[("file", ("a.pdf", a)), ("file", ("b.pdf", b)),
+                                                ("file", ("c.png", c))],
+                             data={"model": "echo", "options": json.dumps({"dims": True})})
+    assert r.status_code == 202, r.text
+    assert [(f["name"], f["pages_total"]) for f in r.json()["files"]] == [("a.pdf", 3), ("b.pdf", 2), ("c.png", 1)]
+    finished(echo.client, r.json()["id"])
+    files = echo.client.get(f"/v1/jobs/{r.json()['id']}/result").json()["files"]
+    assert [[p["text"] for p in f["pages"]] for f in files] == [
+        [expected(1), expected(2), expected(3)], [expected(1), expected(2)], [f"77x{HEIGHT}"]]
+    text = echo.client.get(f"/v1/jobs/{r.json()['id']}/result", params={"format": "text"}).text
+    assert text.index("==> a.pdf <==") < text.index("==> b.pdf <==") < text.index("==> c.png <==")

@@ -3,17 +3,18 @@
 import asyncio
 import json
 import shutil
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from ...errors import BadRequest
+from ...errors import BadRequest, PayloadTooLarge
 from ...gateway import Gateway
 from ...ocr import parse_options
 from ...jobs.model import JobStatus, is_finished
 from .. import examples as ex
 from ..deps import gateway
-from ..uploads import UploadLimits, receive_upload
+from ..uploads import UploadLimits, UploadParser, boundary_of
 
 router = APIRouter(tags=["jobs"])
 
@@ -66,8 +67,8 @@ async def submit(request: Request, gw: Gateway = Depends(gateway)):
     jobs = _jobs(gw)
     job_id, job_dir = jobs.new_job()
     try:
-        upload = await receive_upload(request, job_dir, UploadLimits.from_settings(gw.settings))
-        view = await jobs.submit(job_id, job_dir, _files_of(upload), upload.fields.get("model") or None,
+        upload = await receive_files(request, job_dir, UploadLimits.from_settings(gw.settings))
+        view = await jobs.submit(job_id, job_dir, upload.files, upload.fields.get("model") or None,
                                  upload.fields.get("format") or "text", parse_options(upload.fields.get("options")))
     except BaseException:
         shutil.rmtree(job_dir, ignore_errors=True)
@@ -75,12 +76,48 @@ async def submit(request: Request, gw: Gateway = Depends(gateway)):
     return JSONResponse(view, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
 
 
-def _files_of(upload) -> list[tuple]:
-    """(name, path, size) of each uploaded file."""
-    many = getattr(upload, "files", None)
-    if many:
-        return [(f.filename or f.path.name, f.path, f.size) for f in many]
-    return [(upload.filename or "upload", upload.path, upload.size)]
+async def receive_files(request: Request, spool: Path, limits: UploadLimits):
+    """``receive_upload`` for several files: the same parser, so the same limits and errors as /v1/ocr."""
+    parser = EveryFile(boundary_of(request.headers.get("content-type", "")), spool, limits)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise PayloadTooLarge(f"the request is larger than this server's limit of "
+                              f"{limits.max_bytes / 2**20:.0f} MB", code="file_too_large",
+                              hint="send a smaller file, or start the server with a larger --max-upload-mb")
+    try:
+        async for chunk in request.stream():
+            parser.feed(chunk)
+        return parser.finish()
+    except BaseException:
+        parser.abort()
+        raise
+
+
+class EveryFile(UploadParser):
+    """Spools every ``file`` part, not only the first: a job may take several files."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spooled: list[tuple] = []  # (name, path, size) of each file part received whole
+
+    def _part_end(self):
+        whole = self.part.get("file")
+        super()._part_end()
+        if whole:  # the next file part is spooled afresh
+            self.spooled.append((self.upload.filename or "upload", self.upload.path, self.upload.size))
+            self.upload.path, self.upload.filename, self.upload.size = None, None, 0
+
+    def finish(self):
+        if self.spooled and self.upload.path is None:
+            self.upload.filename, self.upload.path, self.upload.size = self.spooled[-1]
+        upload = super().finish()
+        upload.files = self.spooled  # what the job takes: every file, in the order sent
+        return upload
+
+    def abort(self):
+        super().abort()
+        for _, path, _ in self.spooled:
+            path.unlink(missing_ok=True)
 
 
 @router.get("/v1/jobs", summary="List jobs, newest first",
