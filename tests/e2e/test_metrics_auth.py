@@ -32,7 +32,7 @@ def client(tmp_path):
     # One running app at a time: gateways of one process share their runtime dir, and
     # the first to stop removes it.
     app = make_app(tmp_path / "app", api_key="user-key", admin_key="admin-key")
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         yield client
 
 
@@ -96,18 +96,22 @@ def test_docs_show_the_bearer_scheme(client):
 
 
 def test_admin_key_alone_guards_only_admin_routes(tmp_path):
-    with TestClient(make_app(tmp_path, admin_key="admin-key")) as client:
+    with TestClient(make_app(tmp_path, admin_key="admin-key"), base_url="http://localhost") as client:
         assert client.get("/v1/models").status_code == 200
         assert client.get("/metrics").status_code == 200
         assert client.post("/v1/models/echo/infer", json={}).status_code == 200
         assert error_code(client.post("/v1/models/echo/load")) == "unauthorized"
         assert client.post("/v1/models/echo/load", headers=ADMIN).status_code == 200
+        # A worker's output may show paths and secrets: its logs are an admin route.
+        assert error_code(client.get("/v1/models/echo/logs")) == "unauthorized"
+        logs = client.get("/v1/models/echo/logs?n=50", headers=ADMIN)
+        assert logs.status_code == 200 and logs.json()["model"] == "echo", logs.text
 
 
 def test_no_key_no_auth_middleware(tmp_path):
     app = make_app(tmp_path)
     assert not any(m.cls is AuthMiddleware for m in app.user_middleware)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         assert client.get("/v1/models").status_code == 200
         assert client.get("/metrics").status_code == 200
 
@@ -131,7 +135,8 @@ def test_metrics_count_requests_errors_workers_builds(client, tmp_path):
 
     text = client.get("/metrics", headers=USER).text
     assert metric(text, "venvserve_requests_total", route="/v1/ocr", model="echo2", status=200) == 2
-    assert metric(text, "venvserve_request_errors_total", route="/v1/ocr", model="",
+    # An error of a request that named a model counts against that model, never an empty label.
+    assert metric(text, "venvserve_request_errors_total", route="/v1/ocr", model="echo2",
                   code="unsupported_media_type") == 1
     assert metric(text, "venvserve_request_errors_total", route="/v1/models/{model_id:path}/infer", model="",
                   code="model_not_found") == 1
@@ -156,7 +161,7 @@ def test_each_app_has_its_own_registry(tmp_path):
     first, second = make_app(tmp_path / "a"), make_app(tmp_path / "b")
     assert first.state.metrics.registry is not second.state.metrics.registry
     first.state.metrics.observe_request("/v1/ocr", "echo", 200, None, 0.1)
-    with TestClient(second) as client:
+    with TestClient(second, base_url="http://localhost") as client:
         assert metric(client.get("/metrics").text, "venvserve_requests_total",
                       route="/v1/ocr", model="echo", status=200) is None
 

@@ -117,7 +117,7 @@ def test_env_names_with_dot_dot_are_not_found(decoy_server, tmp_path):
         for method in ("GET", "POST", "DELETE"):
             suffix = "/install" if method == "POST" else ""
             status, body = raw_http(server.url, f"{method} /v1/envs/{name}{suffix} HTTP/1.1\r\n"
-                                    f"Host: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+                                    f"Host: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
             assert status in (404, 405), (method, name, status, body)
             if status == 404:
                 assert b'"error"' in body, body
@@ -133,12 +133,12 @@ def test_model_ids_with_dot_dot_are_not_found(decoy_server):
     server = decoy_server
     for path in ("/v1/models/../x/infer", "/v1/models/..%2Fx/infer", "/v1/models/org/../echo/infer",
                  "/v1/models/..%2F..%2Fetc%2Fpasswd/infer", "/v1/models/%2E%2E/echo/infer"):
-        status, body = raw_http(server.url, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        status, body = raw_http(server.url, f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                                 f"Content-Length: 2\r\nConnection: close\r\n\r\n{{}}".encode())
         assert status == 404, (path, status, body)
         assert b'"error"' in body, body
     for path in ("/v1/models/../echo", "/v1/models/..%2Fecho", "/v1/models/org/../../etc/passwd"):
-        status, body = raw_http(server.url, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        status, body = raw_http(server.url, f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
         assert status == 404, (path, status, body)
     # An id with a '/' (allowed) still works, and nothing was spawned for the others.
     r = server.client.post("/v1/models/org/model/infer", json={"ok": True})

@@ -1,8 +1,9 @@
 """The FastAPI application factory.
 
 Middleware, outermost first (all pure ASGI: no BaseHTTPMiddleware on the hot path):
-``ObserveMiddleware`` (metrics and the access log) → ``AuthMiddleware``
-(only when an API or admin key is set) → the routes.
+``ObserveMiddleware`` (metrics and the access log) → ``HostOriginMiddleware``
+(DNS rebinding, cross-site writes) → ``AuthMiddleware`` (only when an API or
+admin key is set) → ``InferFastPath`` (the ``/infer`` relay) → the routes.
 """
 
 from contextlib import asynccontextmanager
@@ -17,12 +18,15 @@ from .auth import AuthMiddleware, is_admin_route
 from .fastpath import InferFastPath
 from .metrics import Metrics
 from .metrics import router as metrics_router
+from .origin import HostOriginMiddleware, HostPolicy
 from .requestlog import ObserveMiddleware
-from .routes import envlog, envs, jobs, models, ocr, openai, status, ui
+from .routes import envlog, envs, jobs, logs, models, ocr, openai, status, ui
 
 DESCRIPTION = """Many models, each in its own Python environment, behind one HTTP API.
 
 The web page is at [`/`](/). Errors are always `{"error": {"code": ..., "message": ...[, "hint": ...]}}`.
+Requests must name this server in `Host` (its address, `localhost`, or an `--allowed-hosts` entry), and
+a browser's cross-site `POST`/`PUT`/`PATCH`/`DELETE` is refused unless its origin is in `--allowed-origins`.
 When the server runs with `--api-key`, every `/v1/*` route and `/metrics` need `Authorization: Bearer <key>`;
 with `--admin-key`, building and removing envs and loading and unloading models need the admin key.
 """
@@ -44,7 +48,8 @@ def create_app(settings: Settings | None = None, gw: Gateway | None = None) -> F
     app.state.gateway = gw
     app.state.metrics = Metrics(gw)
     errors.install(app)
-    for module in (ocr, openai, models, envs, envlog, status, ui):
+    routers = [ocr, openai, logs, models, envs, envlog, status, ui]  # logs before models' catch-all GET
+    for module in routers:
         app.include_router(module.router)
     app.include_router(metrics_router)
     jobs.install(app)
@@ -53,6 +58,8 @@ def create_app(settings: Settings | None = None, gw: Gateway | None = None) -> F
     if settings.api_key or settings.admin_key:
         app.add_middleware(AuthMiddleware, api_key=settings.api_key, admin_key=settings.admin_key)
         _document_auth(app, bool(settings.api_key))
+    policy = HostPolicy(settings.host, settings.allowed_hosts, settings.allowed_origins)
+    app.add_middleware(HostOriginMiddleware, policy=policy)
     fixed = [r.path for r in app.routes if "{" not in getattr(r, "path", "{")]
     app.add_middleware(ObserveMiddleware, metrics=app.state.metrics, fixed_paths=fixed)
     return app

@@ -4,7 +4,8 @@
   Bearer <key>``; ``/``, ``/ui/*``, ``/healthz``, ``/docs``, ``/redoc`` and
   ``/openapi.json`` stay open. The admin key is accepted there too.
 - ``admin_key``: the admin routes (``POST``/``DELETE /v1/envs/...``,
-  ``POST /v1/models/{id}/load`` and ``/unload``) need it: no or an unknown
+  ``POST /v1/models/{id}/load`` and ``/unload``, ``GET /v1/models/{id}/logs``:
+  worker output may show paths and secrets) need it: no or an unknown
   key is 401, the plain API key is 403.
 
 Keys are compared with :func:`hmac.compare_digest`. With no key set the
@@ -14,6 +15,8 @@ middleware is not installed at all, so an open server pays nothing for it.
 import hmac
 import json
 
+from ..errors import error_body
+
 PROTECTED_PREFIX = "/v1/"
 PROTECTED_EXACT = ("/metrics",)
 
@@ -22,11 +25,14 @@ def is_admin_route(method: str, path: str) -> bool:
     if method in ("POST", "DELETE") and path.startswith("/v1/envs/"):
         return True
     # Model ids may contain "/": the route is decided by the last segment, as the router does.
-    return method == "POST" and path.startswith("/v1/models/") and path.endswith(("/load", "/unload"))
+    if not path.startswith("/v1/models/"):
+        return False
+    return ((method == "POST" and path.endswith(("/load", "/unload")))
+            or (method == "GET" and path.endswith("/logs")))
 
 
 def _error(status: int, code: str, message: str, hint: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message, "hint": hint}}).encode()
+    return json.dumps(error_body(code, message, hint)).encode()
 
 
 class AuthMiddleware:

@@ -1,4 +1,9 @@
-"""Every error leaves the gateway as ``{"error": {"code", "message"[, "hint"]}}``."""
+"""Every error leaves the gateway as ``{"error": {"code", "message"[, "hint"]}}`` (``errors.error_body``).
+
+An unexpected exception is a bug: its traceback goes to the server log under
+the request's id, and the client gets a generic message carrying that id,
+never the exception's text (it may hold server paths).
+"""
 
 import logging
 
@@ -7,16 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import VenvserveError
+from ..errors import VenvserveError, error_body
+from .requestlog import printable, request_id
 
 log = logging.getLogger("venvserve.api")
 
 
 def error_response(status: int, code: str, message: str, hint: str | None = None, headers=None) -> JSONResponse:
-    error = {"code": code, "message": message}
-    if hint:
-        error["hint"] = hint
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
+    return JSONResponse(error_body(code, message, hint), status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -28,7 +31,7 @@ def install(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(400, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
+        return error_response(400, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}"[:300])
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -38,6 +41,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}",
-                              hint="this is a bug in venvserve; the server log has the traceback")
+        rid = request_id(request.scope)
+        log.error("unexpected error on %s %s (request %s)", request.method, printable(request.url.path), rid,
+                  exc_info=exc)
+        return error_response(500, "internal_error", f"the server failed on this request (request id {rid})",
+                              hint="this is a bug in venvserve; the server log has the details under that id")

@@ -44,6 +44,7 @@ _ERRORS = {
     502: ("worker_crashed", "the worker of 'rapidocr' (pid 4344) was killed by SIGKILL (perhaps out of memory?)"),
     503: ("model_failed", "model 'broken' failed: worker exited with status 3 before it was ready"),
     504: ("timeout", "the worker did not answer within 300s"),
+    507: ("disk_full", "the server's disk is full; the upload could not be stored"),
 }
 
 

@@ -2,8 +2,9 @@
 
 Counted as things happen: HTTP requests (by route, model, status), errors
 (by route, model, error code), request latency, time queued for a worker and
-time on it (by model), env builds and their durations (``EnvManager.on_build``),
-worker spawns, crashes, failures and evictions (``Supervisor.hooks``).
+time on it (by model), env builds and their durations, worker spawns, crashes,
+failures and evictions: typed events the supervisor (``Supervisor.subscribe``)
+and the env manager deliver.
 Read at scrape time: queue depth per model, workers by state, model states and
 the memory budget.
 
@@ -99,39 +100,47 @@ class Metrics:
         self.builds.labels(name, "ok" if ok else "failed").inc()
         self.build_seconds.labels(name).observe(seconds)
 
-    def on_event(self, event: str, model: str | None = None, seconds: float | None = None, **fields) -> None:
-        if event == "request":
-            self._on_call(model, fields.get("queue_s") or 0.0, fields.get("infer_s") or 0.0)
-            return
-        if model is None:
-            return
-        self.worker_events.labels(model, event).inc()
-        if event == "spawned" and seconds is not None:
-            self.spawn_seconds.labels(model).observe(seconds)
-
-    def _on_call(self, model: str | None, queue_s: float, infer_s: float) -> None:
+    def on_event(self, event) -> None:
+        """One typed supervisor event (workers/events.py): counted by its ``kind``."""
+        kind, model = getattr(event, "kind", None), getattr(event, "model", None)
         if model is None or self.gw is None or self.gw.catalog.get(model) is None:
             return  # only catalog ids become labels
-        self.observe_call(model, queue_s, infer_s)
+        if kind == "request":
+            self._on_call(event)
+            return
+        self.worker_events.labels(model, kind).inc()
+        if kind == "spawned" and getattr(event, "seconds", None) is not None:
+            self.spawn_seconds.labels(model).observe(event.seconds)
+
+    def _on_call(self, event) -> None:
+        self.observe_call(event.model, event.queue_s, event.infer_s)
         record = requestlog.current()
         if record is not None:
-            record.note(model, queue_s, infer_s)
+            record.note(event.model, event.queue_s, event.infer_s,
+                        getattr(event, "env_build_s", 0.0) or 0.0, getattr(event, "load_s", 0.0) or 0.0)
 
     # -- wiring ----------------------------------------------------------------
 
     def attach(self, gw) -> None:
         """Subscribe to the env manager and the supervisor; read gauges from them at scrape time."""
         self.gw = gw
-        previous = gw.envs.on_build
-
-        def on_build(name, seconds, ok):
-            self.on_build(name, seconds, ok)
-            if previous:
-                previous(name, seconds, ok)
-
-        gw.envs.on_build = on_build
-        gw.supervisor.hooks.append(self.on_event)
+        subscribe = getattr(gw.supervisor, "subscribe", None)
+        if subscribe is not None:
+            subscribe(self.on_event)
+        else:  # a supervisor of untyped hooks: hook(kind, model=..., **fields)
+            gw.supervisor.hooks.append(lambda kind, **fields: self.on_event(_Untyped(kind, fields)))
+        envs_subscribe = getattr(gw.envs, "subscribe", None)
+        if envs_subscribe is not None:
+            envs_subscribe(self.on_build)
+        elif gw.envs.on_build is None:  # the env manager's one build callback
+            gw.envs.on_build = self.on_build
         self.registry.register(StateCollector(gw))
+
+
+class _Untyped:
+    def __init__(self, kind: str, fields: dict):
+        self.kind = kind
+        self.__dict__.update(fields)
 
 
 class StateCollector:

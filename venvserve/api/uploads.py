@@ -162,13 +162,18 @@ class UploadParser:
 
     @staticmethod
     def _io(call, *args):
-        try:
-            return call(*args)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise InsufficientStorage("the server's disk is full; the upload could not be stored",
-                                          code="disk_full", hint="try again later") from None
-            raise
+        return spool_io(call, *args)
+
+
+def spool_io(call, *args):
+    """``call(*args)`` on a spool file: a full disk is the client's 507, not a 500."""
+    try:
+        return call(*args)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage("the server's disk is full; the upload could not be stored",
+                                      code="disk_full", hint="try again later") from None
+        raise
 
 
 def _short(exc: Exception) -> str:
@@ -190,6 +195,11 @@ async def receive_upload(request: Request, spool: Path, limits: UploadLimits | i
     if isinstance(limits, int):  # a plain byte limit for the whole body
         limits = UploadLimits(max_bytes=limits)
     parser = UploadParser(boundary_of(request.headers.get("content-type", "")), spool, limits, file_field)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise PayloadTooLarge(f"the request is larger than this server's limit of {_mb(limits.max_bytes)}",
+                              code="file_too_large",
+                              hint="send a smaller file, or start the server with a larger --max-upload-mb")
     try:
         async for chunk in request.stream():
             parser.feed(chunk)

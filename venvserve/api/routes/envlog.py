@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from ...envs import venvinfo
 from ...gateway import Gateway
 from ..deps import gateway
+from .envs import known
 
 router = APIRouter(tags=["envs"])
 
@@ -40,7 +41,7 @@ def sse(data: str, event: str | None = None) -> bytes:
                              "description": "server-sent events"}})
 async def stream_log(request: Request, name: str, tail: int = Query(0, ge=0, le=1000),
                      gw: Gateway = Depends(gateway)):
-    gw.envs.template(name)  # 404 for an unknown env
+    gw.envs.template(known(name))  # 404 for an unknown env
     queue: asyncio.Queue = asyncio.Queue()  # unbounded: the builder's put_nowait must never fail
     gw.envs.listeners.setdefault(name, []).append(queue)
     replay = venvinfo.tail(gw.envs.root / name / "install.log", tail) if tail else []

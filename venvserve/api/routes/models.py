@@ -2,15 +2,12 @@
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from ...errors import BadRequest
 from ...gateway import Gateway
+from ...ocr.options import check_reserved
 from .. import examples as ex
 from ..deps import gateway
 
 router = APIRouter(tags=["models"])
-
-# Keys the gateway alone may set: they name files on the server.
-RESERVED_KEYS = ("images",)
 
 
 @router.get("/v1/models", summary="List models (OpenAI list shape, with venvserve's fields)",
@@ -21,8 +18,10 @@ async def list_models(gw: Gateway = Depends(gateway)):
 
 @router.post("/v1/models/{model_id:path}/infer", summary="Send a JSON object to the model's backend",
              description="The body is handed to the backend as it is, e.g. for `echo`: "
-                         "`{\"hello\": 1, \"packages\": [\"numpy\"]}`.",
-             responses=ex.responses(ex.INFER, 400, 404, 429, 502, 503, 504))
+                         "`{\"hello\": 1, \"packages\": [\"numpy\"]}`, and the backend's answer comes "
+                         "back as it wrote it. The body is limited in size (`--max-json-mb`) and nesting "
+                         "(`--max-json-depth`).",
+             responses=ex.responses(ex.INFER, 400, 404, 413, 429, 502, 503, 504))
 async def infer(model_id: str, request: Request,
                 body: dict = Body(..., examples=[{"hello": "world", "packages": ["pip"]}]),
                 gw: Gateway = Depends(gateway)):
@@ -30,12 +29,9 @@ async def infer(model_id: str, request: Request,
 
 
 async def run_infer(gw: Gateway, model_id: str, body: dict, disconnected) -> dict:
-    """The route's work, shared with the fast path (api/fastpath.py)."""
+    """What the route does when the relay (api/fastpath.py) does not serve it (an app under a root path)."""
     model_id = gw.resolve_model(model_id)
-    for key in RESERVED_KEYS:
-        if key in body:
-            raise BadRequest(f"`{key}` is set by the gateway from uploaded files; upload them to POST /v1/ocr",
-                             code="reserved_field")
+    check_reserved(body)
     return await gw.supervisor.infer(model_id, body, disconnected=disconnected)
 
 

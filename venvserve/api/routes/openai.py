@@ -39,10 +39,12 @@ import uuid
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from ...errors import BadRequest, PayloadTooLarge, VenvserveError
+from ...errors import BadRequest, ClientGone, PayloadTooLarge, VenvserveError
 from ...gateway import Gateway
 from .. import requestlog
 from ..deps import gateway
+from ..jsonbody import parse_object, read_limited
+from ..uploads import spool_io
 
 router = APIRouter(tags=["openai"])
 
@@ -126,16 +128,27 @@ def invalid(message: str, code: str = "invalid_request", param: str | None = Non
 async def chat_completions(request: Request, gw: Gateway = Depends(gateway)):
     work_dir = None
     try:
-        limit = int(gw.settings.max_upload_mb * 2**20)
-        body = await read_json(request, limit * 4 // 3 + BODY_OVERHEAD)
-        model_id = gw.resolve_model(body.get("model") or None)
+        settings = gw.settings
+        limit = int(settings.max_upload_mb * 2**20)
+        body = await read_json(request, limit * 4 // 3 + BODY_OVERHEAD, settings.max_json_depth)
+        model = body.get("model")
+        if model is not None and not isinstance(model, str):
+            raise invalid("`model` must be a string: a model id", param="model")
+        model_id = gw.resolve_model(model or None)
         record = requestlog.current()
         if record is not None:
             record.model = model_id
         images, prompt = parse_messages(body.get("messages"))
+        if len(images) > settings.max_images_per_request:
+            raise invalid(f"{len(images)} images in one request; this server takes at most "
+                          f"{settings.max_images_per_request}", code="too_many_images", param="messages",
+                          hint="split the images over several requests, or raise --max-images-per-request")
         fmt = body.get("format") or ("markdown" if "markdown" in prompt.lower() else "text")
         if fmt not in ("text", "markdown"):
             raise invalid("format must be text or markdown", param="format")
+        stream_options = body.get("stream_options") or {}
+        if not isinstance(stream_options, dict):
+            raise invalid("`stream_options` must be an object", param="stream_options")
         t0 = time.perf_counter()
         work_dir = gw.new_request_dir()
         paths = []
@@ -155,7 +168,7 @@ async def chat_completions(request: Request, gw: Gateway = Depends(gateway)):
             text = "\n\n".join(r["text"] for r in results)
             return completion(completion_id, created, model_id, fmt, text, results, decode_ms,
                               (time.perf_counter() - t0) * 1000)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = bool(stream_options.get("include_usage"))
         stream = stream_chunks(gw, completion_id, created, model_id, first, ocr, len(paths), include_usage,
                                work_dir)
         work_dir = None  # the stream cleans up after itself
@@ -217,23 +230,14 @@ async def stream_chunks(gw, cid, created, model_id, first, ocr, count, include_u
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-async def read_json(request: Request, limit: int) -> dict:
+async def read_json(request: Request, limit: int, max_depth: int) -> dict:
     if "json" not in request.headers.get("content-type", "application/json"):
         raise invalid("send the request as application/json", code="invalid_request")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the request is larger than this server's limit of {limit / 2**20:.0f} MB",
-                                  hint="send smaller images, or start the server with a larger --max-upload-mb")
-        chunks.append(chunk)
-    try:
-        body = json.loads(b"".join(chunks))
-    except ValueError as exc:
-        raise invalid(f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise invalid("the body must be a JSON object", code="invalid_json")
-    return body
+    raw = await read_limited(request.receive, limit, scope=request.scope,
+                             hint="send smaller images, or start the server with a larger --max-upload-mb")
+    if raw is None:
+        raise ClientGone("the client left while sending the request")
+    return parse_object(raw, max_depth)
 
 
 def parse_messages(messages) -> tuple[list[str], str]:
@@ -292,5 +296,8 @@ async def decode_data_url(url: str, path, limit: int, index: int):
                       code="invalid_image_url", param="messages") from None
     if len(raw) > limit:
         raise PayloadTooLarge(f"image {index + 1} is larger than this server's limit of {limit / 2**20:.0f} MB")
-    await asyncio.to_thread(path.write_bytes, raw) if len(raw) > 256 * 1024 else path.write_bytes(raw)
+    if len(raw) > 256 * 1024:
+        await asyncio.to_thread(spool_io, path.write_bytes, raw)
+    else:
+        spool_io(path.write_bytes, raw)
     return path, len(raw)
