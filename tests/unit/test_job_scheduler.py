@@ -199,3 +199,16 @@ def test_cancel_stops_feeding_at_once(store, tmp_path):
     calls, job = run(main())
     assert len(calls) == 2 and store.view(job)["status"] == "cancelled"
     assert store.view(job)["pages_done"] == 0
+
+
+def test_a_job_whose_model_left_the_catalog_fails(store, tmp_path):
+    async def main():
+        pages = FakePages()
+        s = Scheduler(store, pages, FakeSupervisor(pages), SimpleNamespace(get=lambda model: None), Events())
+        job = add_job(store, tmp_path, "a", 2)
+        s.start()
+        await settle(s, store, job)
+        await s.stop()
+        return job, pages.calls
+    job, calls = run(main())
+    assert calls == [] and store.view(job)["error"]["code"] == "model_not_found"

@@ -133,6 +133,11 @@ class Scheduler:
             if job.pending and len(job.out) < PER_JOB_PAGES:
                 by_model[job.model].append(job)
         for model, jobs in by_model.items():
+            if self.catalog.get(model) is None:  # the catalog changed across a restart
+                for job in jobs:
+                    self._fail(job, {"code": "model_not_found", "message": f"model {model!r} is no longer in "
+                                     "this server's catalog"})
+                continue
             free = self._free_slots(model)
             start = self.turn[model] % len(jobs)
             ring = collections.deque(jobs[start:] + jobs[:start])
@@ -146,8 +151,6 @@ class Scheduler:
 
     def _free_slots(self, model: str) -> int:
         spec = self.catalog.get(model)
-        if spec is None:
-            return 0
         state = self.supervisor.model_state(model)
         if state.get("queued"):
             return 0  # interactive requests first
