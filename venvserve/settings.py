@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     max_page_pixels: int = Field(60_000_000, ge=1)  # a rendered page or an image larger than this: 413
     decoders: int = Field(0, ge=0)  # decoder processes; 0 = one per core, at most 4
     decoder_memory_mb: int = Field(1024, ge=64)  # address-space cap of one decoder process
-    decoder_cpu_s: int = Field(60, ge=1)  # CPU seconds one decoder may spend on one document
+    decoder_cpu_s: int = Field(60, ge=1)  # CPU seconds for one decoding step (a page, an image, opening a PDF)
     decoder_timeout_s: float = Field(60.0, gt=0)  # wall clock for one decoding step
 
     # -- jobs -------------------------------------------------------------

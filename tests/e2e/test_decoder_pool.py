@@ -174,3 +174,28 @@ def test_a_decoder_that_crashes_mid_page_fails_that_page_only(tmp_path):
     error, first, pids, deaths, page = run(go())
     assert error.status == 422 and error.code == "document_too_complex"
     assert deaths == 1 and pids and first not in pids and page["dpi"] == 36
+
+
+def test_a_step_over_its_cpu_limit_is_a_422(tmp_path):
+    import importlib.util
+
+    from support import ROOT
+
+    spec = importlib.util.spec_from_file_location("hostile_corpus", ROOT / "scripts" / "hostile_corpus.py")
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    pdf = tmp_path / "heavy.pdf"  # 100,000 stroked paths on one page: ~8 s of CPU to render
+    pdf.write_bytes(corpus.text_pdf(1, 600, 600, content=b"1 w 0 0 m 600 600 l 0 600 l h S\n" * 100_000))
+
+    async def go():
+        pool = DecoderPool(1, DecoderLimits(cpu_s=1, timeout_s=120), cwd=tmp_path)
+        try:
+            with pytest.raises(VenvserveError) as info:
+                await pool.render(pdf, 0, tmp_path / "p.png", 72)
+            return info.value, pool.deaths
+        finally:
+            await pool.close()
+
+    error, deaths = run(go())
+    assert (error.status, error.code) == (422, "document_too_complex") and "CPU" in error.message
+    assert deaths == 1

@@ -13,9 +13,9 @@ pypdfium2, dies with its parent, and then answers one frame per request
     {"op": "close"}                                  → {"ok"}
 
 It holds at most one PDF open (pdfium is not thread-safe: one document per
-process, one request at a time, no threads). Each new document gets
-``cpu_s`` more seconds of CPU (the soft RLIMIT_CPU moves on), so SIGXCPU ends
-a decoder stuck on one document. Client errors come back as
+process, one request at a time, no threads). Each request gets ``cpu_s``
+more seconds of CPU (the soft RLIMIT_CPU moves on), so SIGXCPU ends a
+decoder stuck on one page, however long the document. Client errors come back as
 ``{"ok": false, "status", "code", "message"[, "hint"]}``; a crash, an abort on
 a failed allocation or SIGXCPU just ends the process, and the gateway's pool
 turns that into the request's error and starts a fresh decoder.
@@ -60,6 +60,7 @@ class Decoder:
 
     def handle(self, request: dict) -> dict:
         op = request.get("op")
+        self.new_step()
         if op == "image":
             return self.image(str(request["path"]), int(request["max_pixels"]))
         if op == "pdf":
@@ -72,15 +73,15 @@ class Decoder:
             return {"ok": True}
         raise ProtocolError(f"unknown op {op!r}")
 
-    def new_document(self) -> None:
-        """This document may spend cpu_s more seconds of CPU than the process has so far."""
+    def new_step(self) -> None:
+        """This step may spend cpu_s more seconds of CPU than the process has so far (a long
+        document is not cut off for its length; one pathological page is)."""
         used = resource.getrusage(resource.RUSAGE_SELF)
         soft = math.ceil(used.ru_utime + used.ru_stime) + self.cpu_s
         _, hard = resource.getrlimit(resource.RLIMIT_CPU)
         resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
 
     def image(self, path: str, max_pixels: int) -> dict:
-        self.new_document()
         try:
             with self.pil.open(path) as im:
                 fmt, (width, height) = im.format, im.size
@@ -98,7 +99,6 @@ class Decoder:
     def open(self, path: str, max_pages: int) -> int:
         if self.pdf_path != path:
             self.close()
-            self.new_document()
             try:
                 self.pdf = self.pdfium.PdfDocument(path)
             except self.pdfium.PdfiumError as exc:

@@ -20,7 +20,7 @@ class DocumentTooComplex(VenvserveError):
 @dataclass(frozen=True)
 class DecoderLimits:
     memory_mb: int = 1024  # RLIMIT_AS of the decoder process
-    cpu_s: int = 60  # RLIMIT_CPU per document (the soft limit moves on with each document)
+    cpu_s: int = 60  # RLIMIT_CPU for one step: open a PDF, check an image, render a page
     timeout_s: float = 60.0  # wall clock for one step (open, check, render one page)
     max_page_pixels: int = 60_000_000  # an image or a rendered page larger than this is refused or scaled down
 
