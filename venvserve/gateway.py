@@ -23,7 +23,6 @@ from .decode.limits import DecoderLimits, pool_size
 from .decode.pool import DecoderPool
 from .envs import EnvManager
 from .errors import BadRequest, InsufficientStorage, NotFound
-from .ocr.options import parse_options  # noqa: F401  (kept while the /v1/ocr route imports it from here)
 from .settings import Settings
 from .workers.supervisor import Supervisor
 
