@@ -93,6 +93,11 @@ class DecoderPool:
         self._idle, self._busy = [], set()
         await asyncio.gather(*(d.close() for d in decoders), return_exceptions=True)
 
+    def stats(self) -> dict:
+        """For status pages and metrics: processes now, and since start."""
+        return {"size": self.size, "idle": len(self._idle), "busy": len(self._busy), "started": self.started,
+                "deaths": self.deaths}
+
     def pids(self) -> list[int]:
         return [d.pid for d in self._idle + list(self._busy) if d.alive]
 

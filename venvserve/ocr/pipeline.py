@@ -87,8 +87,11 @@ async def until_disconnected(work, disconnected):
     main = asyncio.ensure_future(work)
 
     async def watch() -> None:
-        while not await disconnected():
-            await asyncio.sleep(POLL_S)
+        try:
+            while not await disconnected():
+                await asyncio.sleep(POLL_S)
+        except Exception:  # the question cannot be asked: carry on as if the client were there
+            await asyncio.Event().wait()
 
     watcher = asyncio.ensure_future(watch())
     try:
