@@ -141,7 +141,7 @@ def test_metrics_count_requests_errors_workers_builds(client, tmp_path):
     assert metric(text, "venvserve_request_errors_total", route="/v1/models/{model_id:path}/infer", model="",
                   code="model_not_found") == 1
     assert metric(text, "venvserve_request_errors_total", route="unmatched", model="", code="unauthorized") >= 1
-    assert metric(text, "venvserve_request_duration_seconds_count", route="/v1/ocr", model="echo2") == 2
+    assert metric(text, "venvserve_request_duration_seconds_count", route="/v1/ocr", model="echo2") == 3
     assert metric(text, "venvserve_inference_seconds_count", model="echo2") == 2
     assert metric(text, "venvserve_queue_wait_seconds_count", model="echo2") == 2
     assert metric(text, "venvserve_worker_spawn_seconds_count", model="echo2") == 1

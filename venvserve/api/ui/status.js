@@ -9,6 +9,8 @@ const $ = (id) => document.getElementById(id);
 const envDetails = new Map();   // name -> {key, detail}: GET /v1/envs/{name}, fetched when the env changes
 const builds = new Map();       // name -> {lines, started, controller, done}
 const busy = new Set();         // "load:model", "unload:model", "env:name": a click in flight
+const modelLogs = new Map();    // model id -> AbortController of its open log stream
+let lastModels = [];            // GET /v1/models, for questions about envs
 let timer = null;
 let visible = false;
 let onConnection = () => {};
@@ -36,6 +38,7 @@ export async function refresh() {
     const [status, envs, models] = await Promise.all([api("/v1/status"), api("/v1/envs"), api("/v1/models")]);
     renderBudget(status.budget);
     renderEnvs(envs.data);
+    lastModels = models.data;
     renderModels(models.data);
     renderWorkers(status.workers);
     $("status-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -176,11 +179,23 @@ async function envAction(name, action) {
     }
     return;
   }
+  const question = gpuQuestion(name);
+  if (question && !confirm(question)) return;
   busy.add(`env:${name}`);
   const install = () => api(`/v1/envs/${encodeURIComponent(name)}/install`, { method: "POST" });
   await follow(name, install);
   busy.delete(`env:${name}`);
   refresh();
+}
+
+// A CUDA env on a machine without a GPU: several GB for models that will not run here.
+function gpuQuestion(env) {
+  const cuda = lastModels.filter((m) => m.python_env === env && m.device === "cuda");
+  if (!cuda.length || cuda.some((m) => m.available)) return null;
+  const ids = cuda.map((m) => m.id).join(", ");
+  return `Env ${env} is for ${ids}, which need${cuda.length > 1 ? "" : "s"} a CUDA GPU, and this server has none:\n\n`
+    + `${cuda[0].reason || "no GPU was found"}\n\n`
+    + "Building downloads several GB, and the model still cannot run here. Build anyway?";
 }
 
 // Open the env's log stream; once subscribed, run `start` (the install), if any.
@@ -199,7 +214,8 @@ function follow(name, start) {
     const r = companion();
     if (!r) return;
     const secs = ((performance.now() - build.started) / 1000).toFixed(0);
-    const text = build.done ? build.summary : `building… ${secs} s · ${build.lines} lines from uv`;
+    const text = build.done ? build.summary
+      : `building… ${secs} s · ${build.lines} line${build.lines === 1 ? "" : "s"} from uv`;
     setText(r.querySelector(".progress"), text);
   };
   const ticker = setInterval(progress, 500);
@@ -237,7 +253,7 @@ function follow(name, start) {
         if (!start && status !== "installing") finish(`env ${status.replace("_", " ")}`);
         return;
       }
-      build.lines += 1;
+      build.lines += data.split("\n").length;  // one event may carry several lines
       const r = companion();
       if (r) {
         const log = r.querySelector(".log");
@@ -265,13 +281,51 @@ function renderModels(models) {
 function createModelRow(m) {
   const load = el("button", { type: "button", class: "primary load" }, "Load");
   const unload = el("button", { type: "button", class: "ghost unload" }, "Unload");
+  const logs = el("button", { type: "button", class: "ghost logs", "aria-expanded": "false" }, "Log");
   load.addEventListener("click", () => modelAction(m.id, "load"));
   unload.addEventListener("click", () => modelAction(m.id, "unload"));
-  return el("tr", { dataset: { model: m.id } },
+  logs.addEventListener("click", () => toggleModelLog(m.id, logs));
+  const tr = el("tr", { dataset: { model: m.id } },
     el("td", { class: "name" }, el("span", {}, m.id), m.default ? el("span", { class: "tag" }, "default") : null),
     el("td", {}, m.architecture), el("td", {}, m.python_env || "(gateway)"), el("td", { class: "available" }),
     el("td", { class: "state" }), el("td", { class: "workers" }), el("td", { class: "queued" }),
-    el("td", { class: "actions" }, load, unload));
+    el("td", { class: "actions" }, load, unload, logs));
+  tr.companion = el("tr", { class: "log-row model-log-row", hidden: true, dataset: { logOf: m.id } },
+    el("td", { colspan: 8 }, el("div", { class: "progress muted small" }), el("pre", { class: "log" })));
+  return tr;
+}
+
+// The model's worker output, live: the last lines, then each new one (GET .../logs?follow=true).
+function toggleModelLog(id, button) {
+  const row = $("models-table").querySelector(`tr.model-log-row[data-log-of="${CSS.escape(id)}"]`);
+  const open = modelLogs.get(id);
+  if (open) {
+    open.abort();
+    modelLogs.delete(id);
+    if (row) row.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  if (!row) return;
+  const controller = new AbortController();
+  modelLogs.set(id, controller);
+  row.hidden = false;
+  button.setAttribute("aria-expanded", "true");
+  const log = row.querySelector(".log");
+  const note = row.querySelector(".progress");
+  log.textContent = "";
+  setText(note, "worker output, live");
+  let lines = 0;
+  stream(`/v1/models/${modelPath(id)}/logs?follow=true&n=200`, ({ data }) => {
+    const line = JSON.parse(data);
+    const at = new Date(line.t * 1000).toLocaleTimeString();
+    log.append(`${at} [${line.pid ?? "-"}] ${line.line}\n`);
+    lines += 1;
+    setText(note, `worker output, live · ${lines} line${lines === 1 ? "" : "s"}`);
+    log.scrollTop = log.scrollHeight;
+  }, controller.signal).catch((err) => {
+    if (err.name !== "AbortError") setText(note, `log: ${describeError(err)}`);
+  });
 }
 
 function updateModelRow(tr, m) {

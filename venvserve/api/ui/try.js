@@ -58,20 +58,39 @@ export async function loadModels() {
 }
 
 function renderModels() {
-  const list = $("model-list");
-  list.replaceChildren(...state.models.map((m) => {
+  const choice = (m) => {
     const box = el("input", { type: "checkbox", name: "model", value: m.id, disabled: !m.available,
       checked: state.selected.has(m.id) });
     box.addEventListener("change", () => {
       box.checked ? state.selected.add(m.id) : state.selected.delete(m.id);
       updateRunButton();
     });
-    const note = !m.available ? m.reason : m.state === "loaded" ? "loaded"
+    const note = !m.available ? oneLine(m.reason) : m.state === "loaded" ? "loaded"
       : m.env_status && m.env_status !== "ready" && m.env_status !== "external" ? `env ${m.env_status.replace("_", " ")}` : "";
-    return el("label", { class: `model-choice${m.available ? "" : " unavailable"}`, title: m.description || m.reason || "" },
+    return el("label", { class: `model-choice${m.available ? "" : " unavailable"}`, title: m.reason || m.description || "" },
       box, el("span", { class: "name" }, m.id), note ? el("span", { class: "note" }, note) : null);
-  }));
+  };
+  // Available models first; the others folded away, each with its reason on one line.
+  const available = state.models.filter((m) => m.available);
+  const unavailable = state.models.filter((m) => !m.available);
+  $("model-list").replaceChildren(...(available.length ? available.map(choice)
+    : [el("span", { class: "muted" }, "No model is available on this server.")]));
+  const fold = $("model-unavailable");
+  fold.hidden = !unavailable.length;
+  setText(fold.querySelector("summary"), `Not available here (${unavailable.length})`);
+  fold.querySelector(".model-list").replaceChildren(...unavailable.map(choice));
   updateRunButton();
+}
+
+// The first sentence or line of a reason: the full text is the element's title.
+function oneLine(text) {
+  if (!text) return "";
+  const first = text.split(/\n|(?<=\.)\s/)[0].trim();
+  return first.length > 90 ? `${first.slice(0, 89)}…` : first;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }
 
 function updateRunButton() {
@@ -89,6 +108,7 @@ function setFile(file) {
   state.isPdf = file.type === "application/pdf" || /\.pdf$/i.test(file.name);
   state.cache.clear();
   $("file-info").textContent = `${file.name} · ${formatBytes(file.size)}`;
+  $("drop").classList.add("compact");
   const preview = $("preview");
   preview.hidden = false;
   preview.replaceChildren(state.isPdf
@@ -205,7 +225,8 @@ function showResult(c, result) {
   const copy = c.querySelector(".copy");
   copy.disabled = false;
   copy.onclick = () => copyText(result.text, copy);
-  const bits = [["upload", t.upload], ["prepare", t.prepare], ["inference", t.inference], ["server total", t.total],
+  const bits = [["upload", t.upload], ["env build", t.env_build], ["load", t.load], ["prepare", t.prepare],
+    ["decode", t.decode], ["queue", t.queue], ["inference", t.inference], ["server total", t.total],
     ["round trip", result.roundTrip]].filter(([, v]) => v != null).map(([k, v]) => `${k} ${formatMs(v)}`);
   c.querySelector(".timings").textContent = bits.join(" · ");
   c.dataset.state = "done";
