@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import start_server  # noqa: E402
 
-from venvserve.workers import gpu  # noqa: E402
+from venvserve.system import gpu  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -34,7 +34,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from venvserve.workers.process import rss_mb
+from venvserve.system.processes import rss_mb
 
 from . import load
 

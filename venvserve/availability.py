@@ -15,7 +15,7 @@ from pathlib import Path
 from .catalog import ModelSpec
 from .envs import EnvManager
 from .errors import NotFound
-from .workers import gpu
+from .system import gpu
 
 # Architectures that shell out to a system binary, and how to get it.
 SYSTEM_BINARIES = {

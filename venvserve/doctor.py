@@ -14,11 +14,11 @@ from pathlib import Path
 
 from . import availability
 from .catalog import Catalog, CatalogError, load_catalog
-from .envs import EnvManager
+from .envs import EnvManager, venvinfo
 from .envs.manager import uv_binary
 from .errors import VenvserveError
 from .settings import Settings
-from .workers import gpu
+from .system import gpu
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_FREE_GB = 1.0  # below: fail
@@ -37,7 +37,7 @@ def run(settings: Settings) -> list[Check]:
     checks: list[Check] = []
     catalog = _catalog(settings, checks)
     uv = _uv(checks)
-    envs = EnvManager(settings.templates_dir, settings.data_dir)
+    envs = EnvManager(settings.templates_dir, settings.data_dir)  # reads only: no build from here
     for name in envs.names():
         checks.append(_env_python(envs, name, uv))
     checks.append(_tesseract(catalog))
@@ -80,6 +80,12 @@ def _env_python(envs: EnvManager, name: str, uv: str | None) -> Check:
     spec = template.pinned_python() or template.requires_python()
     lock = "" if template.has_lock else " (no uv.lock)"
     lock_hint = None if template.has_lock else f"run `venvserve envs lock {name}`, then commit envs/{name}/uv.lock"
+    built = envs.status(name)
+    if built.path is not None and built.state.value in ("ready", "outdated", "external"):
+        # The interpreter uv built the env with, not the one that would be found now.
+        version = venvinfo.python_version(built.path) or "?"
+        detail = f"Python {version} ({built.state.value}, {venvinfo.python_of(built.path)}){lock}"
+        return Check(label, WARN if lock else OK, detail, lock_hint)
     if not spec:
         return Check(label, WARN if lock else OK, f"any Python{lock}", lock_hint)
     if uv is None:
@@ -90,7 +96,7 @@ def _env_python(envs: EnvManager, name: str, uv: str | None) -> Check:
     except (OSError, subprocess.SubprocessError) as exc:
         return Check(label, FAIL, f"`uv python find {spec!r}` failed: {exc}")
     if found.returncode == 0:
-        detail = f"Python {spec}: {found.stdout.strip()}{lock}"
+        detail = f"not built; for Python {spec} uv would use {found.stdout.strip()}{lock}"
         return Check(label, WARN if lock else OK, detail, lock_hint)
     downloads = os.environ.get("UV_PYTHON_DOWNLOADS", "automatic") != "never" and not os.environ.get("UV_OFFLINE")
     detail = f"no interpreter for Python {spec} on this machine"

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from venvserve.workers import gpu
+from venvserve.system import gpu
 
 FAKE_SMI = """#!/bin/sh
 case "$*" in

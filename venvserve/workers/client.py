@@ -1,22 +1,31 @@
 """The gateway's HTTP client for one worker: a keep-alive pool over its socket.
 
 A lean HTTP/1.1 client on asyncio protocols, not a general-purpose one: it
-speaks to exactly one peer, venvserve's own worker runtime
-(``venvserve_worker.http11``), which always answers with a Content-Length
-body. Per call it costs a few tens of microseconds, where aiohttp costs
-~0.2 ms and httpx several times that (docs/performance.md). Transport
-failures are translated here into the exception tree, so callers see
-WorkerGone or GatewayTimeout, never an OSError.
+speaks to exactly one peer, venvserve's own worker runtime, which answers
+every request with a Content-Length body. Answers are parsed by httptools'
+C parser (llhttp) and held to that contract: a status line, one valid
+Content-Length, no Transfer-Encoding, a head under MAX_HEAD_BYTES and a body
+under MAX_BODY_BYTES, nothing sent unasked. Transport failures are translated
+here, so callers see three things only:
+
+    WorkerGone       the connection broke or was refused (the worker died, or is dying)
+     └── BadAnswer   the worker answered something that is not that contract
+    GatewayTimeout   connect or answer took longer than the caller allowed
+
+A connection goes back to the pool only after a clean, complete exchange;
+one whose call was cancelled or timed out is closed, never reused half-read.
 """
 
 import asyncio
 import json
 
+import httptools
 from venvserve_worker import protocol
 
 from ..errors import GatewayTimeout, VenvserveError
 
 MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 256 * 1024 * 1024
 CONNECT_RETRY_S = 2.0  # how long a connect that finds the worker's backlog full is retried
 
 
@@ -24,19 +33,32 @@ class WorkerGone(Exception):
     """The connection to the worker broke (it died, or is dying)."""
 
 
+class BadAnswer(WorkerGone):
+    """The worker's answer broke the HTTP contract it keeps with the gateway."""
+
+
+class _Refused(Exception):
+    pass
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: one request at a time, its answer parsed as it arrives."""
 
-    __slots__ = ("transport", "waiter", "buffer", "length", "status", "keep_alive", "closed")
-
     def __init__(self):
         self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future | None = None
-        self.buffer = bytearray()
-        self.length = -1  # body length once the head is parsed; -1 while reading the head
+        self.closed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.head_seen = 0  # bytes of header lines parsed
+        self.head_fed = 0  # bytes fed while the head was unfinished
+        self.in_head = True
+        self.length: int | None = None
         self.status = 0
         self.keep_alive = True
-        self.closed = False
+        self.body = bytearray()
 
     # -- asyncio.Protocol ----------------------------------------------------
 
@@ -47,72 +69,71 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         waiter = self.waiter
         if waiter is not None and not waiter.done():
-            if self.length == -2:  # no Content-Length: the body ends with the connection
-                self._finish(bytes(self.buffer))
-            else:
-                waiter.set_exception(WorkerGone(
-                    "the worker closed the connection" + (f": {exc}" if exc else "")))
+            waiter.set_exception(WorkerGone("the worker closed the connection" + (f": {exc}" if exc else "")))
 
     def data_received(self, data):
         if self.waiter is None or self.waiter.done():
-            self._fail("the worker sent data nobody asked for")
+            self._fail(BadAnswer("the worker sent data nobody asked for"))
             return
-        self.buffer += data
-        if self.length == -1:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.buffer) > MAX_HEAD_BYTES:
-                    self._fail("the worker's answer has an oversized head")
-                return
-            try:
-                self._parse_head(bytes(self.buffer[:end]))
-            except (ValueError, IndexError):
-                self._fail("the worker's answer is not HTTP/1.1")
-                return
-            del self.buffer[:end + 4]
-        if self.length >= 0 and len(self.buffer) >= self.length:
-            if len(self.buffer) > self.length:
-                self._fail("the worker sent more than its Content-Length")
-                return
-            self._finish(bytes(self.buffer))
+        try:
+            self.parser.feed_data(data)
+            if self.in_head:
+                self.head_fed += len(data)  # a head still unfinished: all of it is head
+                if self.head_fed > MAX_HEAD_BYTES:
+                    raise _Refused("an oversized head")
+        except _Refused as exc:
+            self._fail(BadAnswer(f"the worker's answer was refused: {exc}"))
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__ if isinstance(exc.__context__, (_Refused, BadAnswer)) else exc
+            self._fail(BadAnswer(f"the worker's answer was refused: {cause}"))
+        except httptools.HttpParserError as exc:
+            self._fail(BadAnswer(f"the worker's answer is not valid HTTP/1.1: {exc}"))
 
     def eof_received(self):
         return False  # close the transport; connection_lost reports it
 
-    # -- parsing -------------------------------------------------------------
+    # -- httptools callbacks -----------------------------------------------------
 
-    def _parse_head(self, head: bytes) -> None:
-        lines = head.decode("latin-1").split("\r\n")
-        version, status = lines[0].split(" ", 2)[:2]
-        if not version.startswith("HTTP/1."):
-            raise ValueError(version)
-        self.status = int(status)
-        self.length = -2
-        self.keep_alive = version == "HTTP/1.1"
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "content-length":
-                self.length = int(value)
-                if self.length < 0:
-                    raise ValueError(value)
-            elif name == "connection":
-                self.keep_alive = value.strip().lower() == "keep-alive"
-            elif name == "transfer-encoding":
-                raise ValueError("transfer-encoding is not spoken here")
-        if self.length == -2:
-            self.keep_alive = False
+    def on_message_begin(self):
+        if self.waiter is None or self.waiter.done():
+            raise _Refused("a second answer to one request")
 
-    def _finish(self, body: bytes) -> None:
+    def on_header(self, name: bytes, value: bytes):
+        self.head_seen += len(name) + len(value) + 4
+        if self.head_seen > MAX_HEAD_BYTES:
+            raise _Refused("an oversized head")
+        name = name.lower()
+        if name == b"content-length":
+            self.length = int(value)  # llhttp has checked: digits only, not repeated
+        elif name == b"transfer-encoding":
+            raise _Refused("Transfer-Encoding is not spoken here")
+
+    def on_headers_complete(self):
+        self.in_head = False
+        self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()
+        if self.status < 200:
+            raise _Refused(f"status {self.status}")
+        if self.length is None:
+            raise _Refused("no Content-Length")
+        if self.length > MAX_BODY_BYTES:
+            raise _Refused(f"a body of {self.length} bytes (limit {MAX_BODY_BYTES})")
+
+    def on_body(self, body: bytes):
+        self.body += body
+
+    def on_message_complete(self):
         waiter, self.waiter = self.waiter, None
-        self.buffer = bytearray()
-        self.length = -1
-        waiter.set_result((self.status, body))
+        answer = (self.status, bytes(self.body))
+        self.body = bytearray()
+        waiter.set_result(answer)
 
-    def _fail(self, why: str) -> None:
+    # -- one exchange ----------------------------------------------------------
+
+    def _fail(self, error: Exception) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(WorkerGone(why))
+            waiter.set_exception(error)
         self.close()
 
     def close(self) -> None:
@@ -120,13 +141,9 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    # -- one exchange ----------------------------------------------------------
-
     def request(self, data: bytes) -> asyncio.Future:
         self.waiter = asyncio.get_running_loop().create_future()
-        self.buffer = bytearray()
-        self.length = -1
-        self.keep_alive = True
+        self._reset()
         self.transport.write(data)
         return self.waiter
 
@@ -137,6 +154,7 @@ class WorkerClient:
     def __init__(self, socket_path: str | None, port: int | None, token: str, pool_size: int):
         self.socket_path = socket_path
         self.port = port
+        self.where = socket_path or f"127.0.0.1:{port}"
         host = "worker" if socket_path else f"127.0.0.1:{port}"
         token_line = f"{protocol.TOKEN_HEADER}: {token}\r\n" if token else ""
         self._headers = f" HTTP/1.1\r\nHost: {host}\r\n{token_line}"
@@ -160,16 +178,17 @@ class WorkerClient:
                     connecting = loop.create_connection(_Connection, "127.0.0.1", self.port)
                 _, conn = await asyncio.wait_for(connecting, timeout)
                 return conn
+            except asyncio.TimeoutError:
+                # Before OSError: on Python 3.11+ a timeout *is* an OSError, and it is no crash.
+                raise GatewayTimeout(f"could not connect to the worker within {timeout:.1f}s") from None
             except BlockingIOError:
                 # A full listen backlog (EAGAIN on a Unix socket): the worker is alive, only busy accepting.
                 if loop.time() + delay > give_up:
-                    where = self.socket_path or f"127.0.0.1:{self.port}"
-                    raise WorkerGone(f"cannot connect to the worker at {where}: its backlog stayed full") from None
+                    raise WorkerGone(f"cannot connect to the worker at {self.where}: its backlog stayed full") from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.05)
             except OSError as exc:
-                where = self.socket_path or f"127.0.0.1:{self.port}"
-                raise WorkerGone(f"cannot connect to the worker at {where}: {exc}") from exc
+                raise WorkerGone(f"cannot connect to the worker at {self.where}: {exc}") from exc
 
     async def _take(self, deadline: float | None) -> _Connection:
         while self._idle:
@@ -220,26 +239,29 @@ class WorkerClient:
 
     async def call(self, method: str, path: str, payload: dict | None = None,
                    timeout: float | None = None) -> dict:
-        status, body = await self._exchange(method, path, payload, timeout)
+        """One JSON exchange; a non-200 answer is raised as the worker's own error."""
+        body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+        status, answer = await self.call_raw(method, path, body if payload is not None else None, timeout)
         try:
-            data = json.loads(body)
-        except ValueError:
-            raise WorkerGone(f"the worker answered {status} with a body that is not JSON") from None
+            data = json.loads(answer)
+        except (ValueError, RecursionError):
+            raise BadAnswer(f"the worker answered {status} with a body that is not JSON") from None
         if status != 200:
-            error = data.get("error", {}) if isinstance(data, dict) else {}
-            raise VenvserveError(error.get("message", f"worker answered {status}"),
-                                 code=error.get("code", "backend_error"), status=status)
+            error = data.get("error") if isinstance(data, dict) else None
+            error = error if isinstance(error, dict) else {}
+            raise VenvserveError(str(error.get("message") or f"worker answered {status}"),
+                                 code=str(error.get("code") or "backend_error"), status=status)
         return data
 
-    async def _exchange(self, method: str, path: str, payload: dict | None,
-                        timeout: float | None) -> tuple[int, bytes]:
+    async def call_raw(self, method: str, path: str, body: bytes | None = None,
+                       timeout: float | None = None) -> tuple[int, bytes]:
+        """One exchange of bytes: (status, body) as the worker wrote them."""
         if self._closed:
             raise WorkerGone("the client is closed")
-        if payload is None:
-            body = b""
+        if body is None:
             extra = "Content-Length: 0\r\n\r\n"
+            body = b""
         else:
-            body = json.dumps(payload, separators=(",", ":")).encode()
             extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         data = (method + " " + path + self._headers + extra).encode("latin-1") + body
         loop = asyncio.get_running_loop()
@@ -252,9 +274,9 @@ class WorkerClient:
             answer = conn.request(data)
             if deadline is not None:
                 timer = loop.call_at(deadline, _expire, answer)
-            status, body = await answer
+            status, payload = await answer
             done = True
-            return status, body
+            return status, payload
         except asyncio.TimeoutError:
             raise GatewayTimeout(f"the worker did not answer within {timeout:.0f}s",
                                  hint="raise --request-timeout-s, or send smaller inputs") from None

@@ -1,37 +1,78 @@
-"""One worker subprocess: spawn it, wait for its ready line, stop it.
+"""One worker subprocess: its environment, spawn, ready line, output pump, stop.
 
 The worker's stdin is a pipe only the gateway holds (the worker exits on
 EOF: no orphans), its ready signal is one line on a second pipe, and its
-stdout/stderr are kept as a ring of recent lines for crash reports.
+stdout/stderr go through a pump that reads chunks (output.py), so no line,
+however long or however many, can stall the worker or the gateway.
 """
 
 import asyncio
-import collections
+import contextlib
 import json
-import logging
 import os
 import secrets
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Mapping
 
 from venvserve_worker import protocol
 
-log = logging.getLogger("venvserve.workers")
+from ..system import processes
+from .output import OutputPump
+
+# Started with -I (no cwd, no PYTHON* variables, no user site on sys.path, on
+# every Python 3.9+) and this bootstrap, which puts only the runtime on the path.
+BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import runpy; "
+             "runpy.run_module('venvserve_worker', run_name='__main__', alter_sys=True)")
+INTERPRETER_VARIABLES = ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP")
+SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+BOOT_FAILURE_PREFIX = getattr(protocol, "BOOT_FAILURE_PREFIX", "venvserve-worker: cannot boot: ")
+
+
+def worker_environment(extra: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict:
+    """The one environment every worker gets: the gateway's, less its secrets and
+    the variables that would point the worker's interpreter somewhere else."""
+    base = os.environ if base is None else base
+    env = {k: v for k, v in base.items()
+           if k not in INTERPRETER_VARIABLES
+           and not (k.startswith("VENVSERVE_") and any(word in k for word in SECRET_WORDS))}
+    env.update(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    return env
 
 
 class BootError(Exception):
-    """The worker exited before it became ready."""
+    """The worker exited, or never became ready, before its model was loaded."""
 
-    def __init__(self, message: str, returncode: int | None, stderr: list[str]):
+    def __init__(self, message: str, returncode: int | None, output: list[str]):
         super().__init__(message)
         self.returncode = returncode
-        self.stderr = stderr
+        self.output = output
 
     @property
-    def cannot_boot(self) -> bool:
+    def permanent(self) -> bool:
+        """It will fail the same way again (missing module, bad option, no weights)."""
         return self.returncode == protocol.EXIT_BOOT_ERROR
+
+    @property
+    def reason(self) -> str:
+        """One line: the worker's own last word on why, never a traceback."""
+        return boot_reason(self.output) or str(self)
+
+
+def boot_reason(lines: list[str]) -> str:
+    for line in reversed(lines):
+        if line.startswith(BOOT_FAILURE_PREFIX):
+            return line[len(BOOT_FAILURE_PREFIX):].strip()
+    for line in reversed(lines):
+        text = line.strip()
+        if text and not line[:1].isspace() and not text.startswith("Traceback (") \
+                and not text.startswith("venvserve-worker:"):
+            return text
+    return ""
 
 
 @dataclass
@@ -47,87 +88,67 @@ class LaunchSpec:
     input_dir: Path | None = None  # the only folder whose files the worker may read as inputs
 
 
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of a process in MB, from /proc; None where unknown."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
-
-
 class WorkerProcess:
-    def __init__(self, spec: LaunchSpec):
+    def __init__(self, spec: LaunchSpec, on_line: Callable[[int | None, str], None] | None = None):
         self.spec = spec
         self.proc: asyncio.subprocess.Process | None = None
         self.token = "" if spec.socket else secrets.token_urlsafe(24)
         self.port: int | None = None
         self.info: dict = {}
-        self.lines: collections.deque[str] = collections.deque(maxlen=60)
-        self.started_at = time.time()
         self.ready_ms: float | None = None
+        self.output = OutputPump(spec.model, lambda text: on_line(self.pid, text) if on_line else None)
         self._pump: asyncio.Task | None = None
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    @property
-    def returncode(self) -> int | None:
-        return self.proc.returncode if self.proc else None
+    def tail(self, n: int = 15) -> list[str]:
+        return self.output.tail(n)
 
-    def rss_mb(self) -> float | None:
-        return rss_mb(self.pid) if self.pid else None
-
-    def stderr_tail(self, n: int = 15) -> list[str]:
-        return list(self.lines)[-n:]
-
-    def _environment(self, ready_fd: int) -> dict:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP")}
-        env.update(self.spec.env)
-        env["PYTHONPATH"] = str(self.spec.runtime_path)
-        env["PYTHONUNBUFFERED"] = "1"
-        env.setdefault("ORT_DISABLE_TELEMETRY", "1")
-        env[protocol.CONFIG_ENV] = json.dumps({
-            "model": self.spec.model,
-            "architecture": self.spec.architecture,
-            "options": self.spec.options,
+    def _config(self, ready_fd: int) -> str:
+        return json.dumps({
+            "model": self.spec.model, "architecture": self.spec.architecture, "options": self.spec.options,
             "max_concurrency": self.spec.max_concurrency,
             "socket": str(self.spec.socket) if self.spec.socket else None,
-            "host": "127.0.0.1",
-            "port": 0,
-            "token": self.token,
-            "ready_fd": ready_fd,
+            "host": "127.0.0.1", "port": 0, "token": self.token, "ready_fd": ready_fd,
             "parent_pid": os.getpid(),
             "input_dir": str(self.spec.input_dir) if self.spec.input_dir else None,
         })
-        return env
 
     async def start(self, timeout: float) -> None:
-        """Spawn and wait for the ready line; BootError if it exits first."""
+        """Spawn and wait for the ready line; BootError if it exits first.
+
+        Cancelling this (a stop during a start) kills the booting process.
+        """
         if self.spec.socket and self.spec.socket.exists():
             self.spec.socket.unlink()
         read_fd, write_fd = os.pipe()
+        env = worker_environment({**self.spec.env, "PYTHONPATH": str(self.spec.runtime_path),
+                                  protocol.CONFIG_ENV: self._config(write_fd)})
         t0 = time.perf_counter()
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                self.spec.python, "-s", "-m", "venvserve_worker",
-                env=self._environment(write_fd), pass_fds=(write_fd,),
+                self.spec.python, "-I", "-u", "-c", BOOTSTRAP, str(self.spec.runtime_path),
+                env=env, pass_fds=(write_fd,),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             os.close(read_fd)
-            raise BootError(f"cannot start {self.spec.python}: {exc}", None, []) from exc
+            raise BootError(f"cannot start {self.spec.python}: {exc.strerror or exc}", None, []) from exc
         finally:
             os.close(write_fd)
+        self.output.name = f"{self.spec.model} {self.proc.pid}"
         self._pump = asyncio.create_task(self._read_output())
         ready = asyncio.get_running_loop().run_in_executor(None, _read_line, read_fd)
         exited = asyncio.ensure_future(self.proc.wait())
-        done, _ = await asyncio.wait({ready, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({ready, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self.signal(signal.SIGKILL)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(exited), 5)
+            raise
         if ready in done and ready.result().startswith(protocol.READY_PREFIX):
             exited.cancel()
             self.info = json.loads(ready.result()[len(protocol.READY_PREFIX):])
@@ -137,40 +158,32 @@ class WorkerProcess:
         if not done:
             await self.kill()
             raise BootError(f"worker for {self.spec.model!r} was not ready within {timeout:.0f}s",
-                            None, self.stderr_tail())
+                            None, self.tail())
         await self.proc.wait()
-        await self._drain_output()
+        await self.drain_output()
         code = self.proc.returncode
         raise BootError(f"worker for {self.spec.model!r} exited with status {code} before it was ready",
-                        code, self.stderr_tail())
+                        code, self.tail())
 
     async def _read_output(self) -> None:
         assert self.proc and self.proc.stdout
-        prefix = f"[{self.spec.model} {self.proc.pid}]"
-        async for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip()
-            self.lines.append(line)
-            log.info("%s %s", prefix, line)
+        await self.output.pump(self.proc.stdout)
 
-    async def _drain_output(self) -> None:
+    async def drain_output(self, timeout: float = 1.0) -> None:
+        """Wait (bounded) until the pump has read everything the process wrote."""
         if self._pump:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._pump), 1.0)
-            except asyncio.TimeoutError:
-                pass
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._pump), timeout)
 
     async def wait(self) -> int:
         assert self.proc
         code = await self.proc.wait()
-        await self._drain_output()
+        await self.drain_output()
         return code
 
     def signal(self, sig: int) -> None:
         if self.proc and self.proc.returncode is None:
-            try:
-                os.killpg(self.proc.pid, sig)  # the worker and anything it started
-            except ProcessLookupError:
-                pass
+            processes.kill_group(self.proc.pid, sig)  # the worker and anything it started
 
     async def kill(self) -> None:
         self.signal(signal.SIGKILL)
@@ -184,12 +197,11 @@ class WorkerProcess:
         if self.proc.returncode is None:
             self.signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.proc.wait(), grace)
+                await asyncio.wait_for(asyncio.shield(self.proc.wait()), grace)
             except asyncio.TimeoutError:
-                log.warning("worker %s (pid %s) ignored SIGTERM for %.0fs: sent SIGKILL",
-                            self.spec.model, self.pid, grace)
+                self.output.note(f"ignored SIGTERM for {grace:.0f}s: sent SIGKILL")
                 await self.kill()
-        await self._drain_output()
+        await self.drain_output()
         if self.spec.socket:
             self.spec.socket.unlink(missing_ok=True)
         return self.proc.returncode
@@ -197,7 +209,7 @@ class WorkerProcess:
 
 def _read_line(fd: int) -> str:
     with os.fdopen(fd, "rb") as pipe:
-        return pipe.readline().decode("utf-8", "replace")
+        return pipe.readline(1 << 20).decode("utf-8", "replace")
 
 
 def describe_exit(code: int | None) -> str:
@@ -210,5 +222,3 @@ def describe_exit(code: int | None) -> str:
     if code == protocol.EXIT_BOOT_ERROR:
         return "could not load its model"
     return f"exited with status {code}"
-
-

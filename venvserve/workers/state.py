@@ -1,11 +1,11 @@
-"""Worker states and the one table of allowed transitions.
+"""Worker states, the one table of allowed transitions, and a model's activities.
 
     starting ──▶ ready ⇄ busy ──▶ draining ──▶ stopped
         │          │      │           │
         └──────────┴──────┴───────────┴──▶ crashed | failed
 
-Only the supervisor, on the event loop, calls ``advance``; a worker process
-never decides to leave a state the gateway may route to.
+Only a model's actor (model.py), on the event loop, calls ``advance``; a
+worker process never decides to leave a state the gateway may route to.
 """
 
 import enum
@@ -18,7 +18,7 @@ class WorkerState(str, enum.Enum):
     DRAINING = "draining"
     STOPPED = "stopped"
     CRASHED = "crashed"
-    FAILED = "failed"  # could not boot (reserved exit code)
+    FAILED = "failed"  # could not boot
 
 
 S = WorkerState
@@ -45,3 +45,16 @@ def advance(current: WorkerState, new: WorkerState) -> WorkerState:
     if new not in TRANSITIONS[current]:
         raise InvalidTransition(f"worker cannot go from {current.value} to {new.value}")
     return new
+
+
+class Activity(str, enum.Enum):
+    """What a model is doing, as /v1/status shows it: every value the actor writes."""
+
+    IDLE = "idle"  # no worker, nothing starting
+    BUILDING_ENV = "building env"  # waiting for `uv sync` of its env
+    WAITING_FOR_MEMORY = "waiting for memory"  # waiting for room in the memory budget
+    LOADING = "loading"  # a worker process is loading the model
+    BACKING_OFF = "backing off"  # a boot failed; the next try waits
+    READY = "ready"  # at least one worker serves
+    STOPPING = "stopping"  # unloading: workers finish what they hold, then exit
+    FAILED = "failed"  # will not start again until /load

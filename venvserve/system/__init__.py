@@ -1,0 +1,1 @@
+"""Facts about the machine: GPUs (gpu.py) and processes (processes.py)."""
