@@ -68,6 +68,7 @@ class Scheduler:
         self.turn: collections.Counter = collections.Counter()  # model -> round-robin position
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
+        self.stopping = False
         self.pages_done = 0
         self.page_retries = 0
         self.chores: set[asyncio.Task] = set()  # releases of finished jobs' documents
@@ -82,6 +83,7 @@ class Scheduler:
     async def stop(self, grace: float = 0.0) -> None:
         """Stop feeding; pages out get ``grace`` seconds to finish (and be committed), the rest stay
         pending in the store and run again after a restart."""
+        self.stopping = True
         if self.task:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
@@ -116,7 +118,8 @@ class Scheduler:
     # -- the loop --------------------------------------------------------------
 
     async def _loop(self) -> None:
-        while True:
+        # The flag, not only cancel(): wait_for may swallow a cancel that races the event (Python < 3.12).
+        while not self.stopping:
             try:
                 self._dispatch()
             except Exception:  # a bug here must not stop every job for good
