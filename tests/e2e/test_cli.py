@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
-from support import ROOT, render_lines
+from support import ROOT, free_port, pid_alive, render_lines, wait_until
 
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs the tesseract binary")
 
@@ -240,3 +242,173 @@ def test_no_color_means_no_escape_sequences(tmp_path, data, scan):
     for command in commands:
         run = cli(*command, *data, cwd=tmp_path, env={"FORCE_COLOR": "1", "NO_COLOR": "1"}, timeout=120)
         assert ANSI not in run.stdout + run.stderr, (command, run.stdout, run.stderr)
+
+
+# -- a running server: banner, discovery, ps / load / unload / logs -----------------
+
+ECHO = [{"id": "echo", "architecture": "echo"},
+        {"id": "ghost", "architecture": "echo", "python_env": "nowhere"}]
+
+
+def near(env: dict, server) -> dict:
+    """The environment of a CLI that finds ``server`` by its data dir (no flag), never by the default port."""
+    return {"VENVSERVE_DATA_DIR": str(server.data_dir), "VENVSERVE_PORT": str(free_port()), **env}
+
+
+def test_serve_prints_a_banner_and_keeps_a_runtime_file_while_it_runs(server_factory):
+    server = server_factory(ECHO)
+    banner = server.output()
+    assert f"listening on {server.url} (pid {server.pid})" in banner
+    assert f"web page   {server.url}/" in banner and f"API docs   {server.url}/docs" in banner
+    assert f"data dir   {server.data_dir}" in banner and "catalog    " in banner
+    assert "1 of 2 available here" in banner
+    lines = banner.splitlines()
+    assert any(line.split()[:2] == ["ok", "echo"] for line in lines)
+    ghost = next(line for line in lines if line.split()[:2] == ["no", "ghost"])
+    assert "nowhere" in ghost  # why not, on its own line
+    assert "budgets    " in banner and "queue 64 per model" in banner
+    runtime = json.loads((server.data_dir / "server.json").read_text())
+    assert runtime == {"pid": server.pid, "url": server.url, "started_at": runtime["started_at"]}
+    server.stop()
+    assert not (server.data_dir / "server.json").exists()
+
+
+def test_ocr_goes_through_a_server_on_any_port_found_by_its_runtime_file(tmp_path, scan, server_factory):
+    server = server_factory(ECHO)
+    run = cli("ocr", scan, "-m", "echo", cwd=tmp_path, env=near({}, server))
+    assert run.returncode == 0, run.stderr
+    assert f"Using the server at {server.url} (pid {server.pid}, from {server.data_dir / 'server.json'}" in run.stderr
+    assert [w["model"] for w in server.workers()] == ["echo"]  # the server did the work
+
+    server.stop()  # no server now: the CLI says so and runs the model itself
+    run = cli("ocr", scan, "-m", "echo", cwd=tmp_path, env=near({}, server))
+    assert run.returncode == 0, run.stderr
+    assert "Running the model in this process: no server is running for" in run.stderr
+    assert "Loaded model echo in " in run.stderr
+
+
+def test_ps_load_logs_unload_against_a_running_server(tmp_path, server_factory):
+    server = server_factory(ECHO)
+    env = near({"COLUMNS": "80"}, server)
+    run = cli("ps", cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "No model is loaded on " in run.stderr
+
+    run = cli("load", "echo", cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    [worker] = server.workers()
+    assert f"Loaded model echo in " in run.stderr and f"(worker pid {worker['pid']})" in run.stderr
+
+    run = cli("ps", cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    rows = [line.split() for line in run.stdout.splitlines()]
+    assert rows[0][:4] == ["model", "state", "activity", "pid"]
+    echo = next(row for row in rows if row[0] == "echo")
+    assert echo[1:4] == ["loaded", "ready", str(worker["pid"])]
+    assert all(len(line) <= 80 for line in run.stdout.splitlines())
+
+    # What the worker prints is the model's log: a traceback with our marker in it.
+    marker = "cli-log-marker-4711"
+    assert server.client.post("/v1/models/echo/infer", json={"raise": marker}).status_code >= 400
+    run = cli("logs", "echo", cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert marker in run.stdout
+
+    follow = subprocess.Popen([sys.executable, "-m", "venvserve.cli", "logs", "echo", "-f", "-n", "0"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, **env})
+    printed: list[str] = []
+
+    def read() -> None:
+        for line in follow.stdout:
+            printed.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        later = "cli-follow-marker-815"
+
+        def seen() -> bool:  # the follower may start after the first request: ask again until it shows
+            server.client.post("/v1/models/echo/infer", json={"raise": later})
+            return any(later in line for line in list(printed))
+
+        assert wait_until(seen, timeout=30, interval=0.5)
+    finally:
+        follow.kill()
+        follow.wait()
+
+    run = cli("unload", "echo", cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "Unloaded model echo in " in run.stderr
+    assert wait_until(lambda: not pid_alive(worker["pid"]), timeout=30)
+
+    run = cli("load", "ech", cwd=tmp_path, env=env)
+    assert run.returncode == 1
+    assert "error: unknown model 'ech'" in run.stderr
+    assert "hint: did you mean 'echo'? `venvserve models list`" in run.stderr
+
+
+def test_operator_commands_without_a_server_say_how_to_start_one(tmp_path):
+    run = cli("ps", "--data-dir", tmp_path / "data", cwd=tmp_path)
+    assert run.returncode == 1
+    assert "error: no running server found" in run.stderr and "hint: start one with `venvserve serve`" in run.stderr
+
+
+def test_models_list_in_80_columns_keeps_every_columns_content(tmp_path, data):
+    models = json.loads(cli("models", "list", "--json", *data, cwd=tmp_path).stdout)
+    run = cli("models", "list", *data, cwd=tmp_path, env={"COLUMNS": "80"})
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    assert lines[-1].startswith("default: ")
+    names = ["id", "architecture", "env", "env status", "device", "available", "reason"]
+    header, body, reasons = lines[0], [], []
+    for line in lines[1:-1]:  # a long last column goes under its row: "  reason: ..." and its indented lines
+        if line.startswith("  reason: ") or (reasons and reasons[-1] is not None and line.startswith(" " * 10)):
+            reasons.append(line.strip().removeprefix("reason: "))
+        else:
+            body.append(line)
+            reasons.append(None)
+    starts, at = [], 0
+    for name in names:
+        if name not in header[at:]:
+            break
+        at = header.index(name, at)
+        starts.append(at)
+        at += len(name)
+    shown = names[:len(starts)]
+    assert shown[:6] == names[:6], header
+    columns = {name: "".join(line[a:b].strip() for line in body)
+               for name, a, b in zip(shown, starts, starts[1:] + [None])}
+    for name, column in columns.items():  # each cell, wrapped or not, is there in order
+        at = 0
+        for model in models:
+            cell = {"id": model["id"], "architecture": model["architecture"], "env": model["env"],
+                    "env status": model["env_status"] or "-", "device": model["device"],
+                    "available": "yes" if model["available"] else "no", "reason": model["reason"] or ""}[name]
+            found = column.find("".join(cell.split()), at)
+            assert found >= 0, (name, cell, run.stdout)
+            at = found + len("".join(cell.split()))
+    stacked = " ".join(r for r in reasons if r is not None)
+    for model in models:
+        if model["reason"] and "reason" not in columns:
+            assert " ".join(model["reason"].split()) in stacked, (model["id"], run.stdout)
+
+
+def test_help_lists_ray_and_shows_the_defaults(tmp_path):
+    run = cli("--help", cwd=tmp_path)
+    assert run.returncode == 0
+    assert any(line.split()[:1] == ["ray"] for line in run.stdout.splitlines())
+    run = cli("serve", "--help", cwd=tmp_path, env={"COLUMNS": "100"})
+    assert "<bool>" not in run.stdout
+    assert "[default: 64]" in run.stdout and "[default: 600]" in run.stdout and "[default: 50]" in run.stdout
+    run = cli("ray", "--help", cwd=tmp_path)
+    assert run.returncode == 0 and "Usage: venvserve ray " in run.stdout
+    assert "deploy" in run.stdout and "plan" in run.stdout
+
+
+def test_a_bad_setting_stops_serve_naming_the_variable(tmp_path, data):
+    run = cli("serve", "--port", free_port(), *data, cwd=tmp_path, env={"VENVSERVE_WORKER_TRANSPORT": "tcpp"},
+              timeout=60)
+    assert run.returncode == 2
+    assert "error: " in run.stderr and "VENVSERVE_WORKER_TRANSPORT" in run.stderr and "tcpp" in run.stderr
+    assert "Traceback" not in run.stderr

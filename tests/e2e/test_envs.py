@@ -1,6 +1,8 @@
 """Env lifecycle with real uv builds: one build for many first requests, statuses, outdated, external."""
 
 import asyncio
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -200,3 +202,65 @@ def test_hand_made_venv_is_external_and_used_as_is(tmp_path):
         assert not (server.data_dir / "envs" / "tesseract").exists() or not build_headers(server.data_dir)
     finally:
         server.stop()
+
+
+def test_a_broken_env_is_failed_with_the_reason_and_install_repairs_it(tmp_path):
+    """Integrity: a file deleted from a built env's site-packages makes it failed, not ready."""
+    def cli(*args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VENVSERVE_")}
+        return subprocess.run([sys.executable, "-m", "venvserve.cli", *map(str, args), "--data-dir", data],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+
+    def listed() -> dict:
+        return next(e for e in json.loads(cli("envs", "list", "--json").stdout) if e["name"] == "tesseract")
+
+    data = tmp_path / "data"
+    run = cli("envs", "install", "tesseract")
+    assert run.returncode == 0, run.stderr
+    run = cli("envs", "verify", "tesseract")
+    assert run.returncode == 0, run.stderr
+    assert "Verified env tesseract: " in run.stderr
+
+    venv = Path(listed()["path"])
+    [victim] = venv.glob("lib/python*/site-packages/pytesseract/pytesseract.py")
+    victim.unlink()
+    assert listed()["status"] == "ready"  # nothing looked yet
+    run = cli("envs", "verify", "tesseract")
+    assert run.returncode == 1
+    assert "error: env 'tesseract' is broken: " in run.stderr and "pytesseract/pytesseract.py is missing" in run.stderr
+    assert "hint: `venvserve envs install tesseract` rebuilds it" in run.stderr
+    entry = listed()
+    assert entry["status"] == "failed" and "pytesseract/pytesseract.py is missing" in entry["error"], entry
+
+    run = cli("envs", "install", "tesseract")
+    assert run.returncode == 0, run.stderr
+    assert "Built env tesseract in " in run.stderr
+    assert listed()["status"] == "ready"
+    assert cli("envs", "verify", "tesseract").returncode == 0
+    assert next(venv.parent.glob(f"{venv.name}/lib/python*/site-packages/pytesseract/pytesseract.py")).is_file()
+
+
+def test_build_timeout_stops_the_build_and_everything_it_started(tmp_path, monkeypatch):
+    """build_timeout_s bounds the build itself: its process group is killed, the env is failed with why."""
+    from support import pid_alive, wait_until
+    from venvserve.envs import EnvManager, EnvState
+    from venvserve.errors import EnvBuildFailed
+
+    envs = tmp_path / "envs"
+    shutil.copytree(ROOT / "envs" / "tesseract", envs / "tesseract")
+    (envs / "tesseract" / "post_install.sh").write_text('#!/bin/bash\nsleep 300 &\necho $! > "$SLEEPER"\nwait\n')
+    sleeper = tmp_path / "sleeper.pid"
+    monkeypatch.setenv("SLEEPER", str(sleeper))
+    manager = EnvManager(envs, tmp_path / "data", build_timeout_s=15)
+
+    try:
+        asyncio.run(manager.ensure("tesseract"))
+    except EnvBuildFailed as exc:
+        message = exc.message
+    else:
+        raise AssertionError("the build outlived its time limit")
+    assert "did not finish within the build time limit" in message and "post_install.sh" in message
+    pid = int(sleeper.read_text())
+    wait_until(lambda: not pid_alive(pid), timeout=10)  # the step's children went with it
+    status = manager.status("tesseract")
+    assert status.state is EnvState.FAILED and "build_timeout_s" in status.error

@@ -56,8 +56,11 @@ class Found:
     why: str  # where it was found, or why none was
 
 
-def find_server(settings: Settings, url: str | None = None) -> Found:
-    """The server this CLI should talk to, or none, with the reason either way."""
+def find_server(settings: Settings, url: str | None = None, probe_default: bool = True) -> Found:
+    """The server this CLI should talk to, or none, with the reason either way.
+
+    ``probe_default=False`` (a data dir was named): only a server of that data dir will do.
+    """
     if url:
         return Found(RemoteServer(url, settings.api_key), "given by --server or VENVSERVE_URL")
     path = runtime_path(settings.data_dir)
@@ -66,9 +69,11 @@ def find_server(settings: Settings, url: str | None = None) -> Found:
         candidate = RemoteServer(info["url"], settings.api_key)
         if candidate.healthy(timeout=2):
             return Found(candidate, f"pid {info['pid']}, from {path}")
+    stale = " (its runtime file is stale)" if info else ""
+    if not probe_default:
+        return Found(None, f"no server is running for {settings.data_dir}{stale}")
     default = RemoteServer(f"http://127.0.0.1:{settings.port}", settings.api_key)
     if default.healthy():
         return Found(default, "it answers on the default address")
-    stale = " (its runtime file is stale)" if info else ""
     return Found(None, f"no server is running for {settings.data_dir}{stale} "
                        f"and none answers on 127.0.0.1:{settings.port}")

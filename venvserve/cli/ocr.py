@@ -61,7 +61,8 @@ def ocr(
         if server and local:
             raise fail("--server and --local exclude each other", "pick one")
         settings = settings_for(catalog, envs_dir, data_dir, api_key=api_key)
-        remote = _choose(settings, server, local, forced_local=bool(catalog or envs_dir))
+        remote = _choose(settings, server, local, forced_local=bool(catalog or envs_dir),
+                         probe_default=data_dir is None)
         printer = OcrPrinter(files, as_json)
         started = time.monotonic()
         if job and remote is None:
@@ -75,7 +76,7 @@ def ocr(
         raise typer.Exit(1)
 
 
-def _choose(settings: Settings, url: str | None, local: bool, forced_local: bool):
+def _choose(settings: Settings, url: str | None, local: bool, forced_local: bool, probe_default: bool):
     """The server to use, or None for an in-process run; one line on stderr says which and why."""
     from .discovery import find_server
 
@@ -85,7 +86,7 @@ def _choose(settings: Settings, url: str | None, local: bool, forced_local: bool
     if forced_local and not url:
         console.progress("Running the model in this process (--catalog or --envs-dir given)")
         return None
-    found = find_server(settings, url)
+    found = find_server(settings, url, probe_default)
     if found.server is None:
         console.progress(f"Running the model in this process: {found.why}")
         return None

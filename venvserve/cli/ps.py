@@ -21,7 +21,7 @@ def _server(server: str | None, api_key: str | None, data_dir):
     from .discovery import find_server
 
     settings = load_settings(data_dir=data_dir, api_key=api_key)
-    found = find_server(settings, server)
+    found = find_server(settings, server, probe_default=data_dir is None)
     if found.server is None:
         raise fail(f"no running server found: {found.why}",
                    "start one with `venvserve serve`, or pass --server URL")

@@ -69,7 +69,8 @@ class EnvManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._building: set[str] = set()
         self.listeners: dict[str, list[asyncio.Queue]] = {}
-        self.on_build: Callable[[str, float, bool], None] | None = None  # metrics hook
+        self.on_build: Callable[[str, float, bool], None] | None = None  # one hook (kept for old callers)
+        self._build_listeners: list[Callable[[str, float, bool], None]] = []
 
     # -- lookup -------------------------------------------------------------
 
@@ -211,8 +212,8 @@ class EnvManager:
             ok, detail = await run_step(name, ["bash", str(template.post_install)], env, logfile, deadline,
                                         publish, cwd=template.path)
         seconds = time.monotonic() - started
-        if self.on_build:
-            self.on_build(name, seconds, ok)
+        for listener in [*self._build_listeners, *([self.on_build] if self.on_build else [])]:
+            listener(name, seconds, ok)
         if not ok:
             tail = venvinfo.tail(logfile, 20)
             (base / f"{fp}.failed").write_text(json.dumps({"error": detail, "log_tail": tail}))
@@ -231,6 +232,11 @@ class EnvManager:
         log.info("env %s: ready in %.2fs (python %s)", name, seconds, marker["python_version"])
         self.remove_unused(name, keep=venv)
         return self.status(name)
+
+    def subscribe(self, listener: Callable[[str, float, bool], None]) -> Callable[[], None]:
+        """Call ``listener(name, seconds, ok)`` after every build; returns the way to stop."""
+        self._build_listeners.append(listener)
+        return lambda: self._build_listeners.remove(listener)
 
     def _publish(self, name: str, line: str) -> None:
         for queue in self.listeners.get(name, []):
