@@ -170,7 +170,7 @@ def test_the_copied_sources_build_the_wheel_pip_installs(image, tmp_path):
 
     [wheel] = tmp_path.glob("venvserve-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"venvserve/cli.py", "venvserve/planner.py", "venvserve_worker/server.py",
+    assert {"venvserve/cli/__init__.py", "venvserve/envs/planner/__init__.py", "venvserve_worker/server.py",
             "venvserve_worker/backends/deepseek.py"} <= names
 
 
