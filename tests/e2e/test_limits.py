@@ -257,3 +257,22 @@ def test_names_of_any_length_are_404_without_a_server_path(server, method, path)
 def test_the_server_log_has_no_unexpected_errors(server):
     wait_until(lambda: server.proc.poll() is None)
     assert "internal_error" not in server.output() and "Traceback" not in server.output(), server.output()[-3000:]
+
+
+# -- a client that leaves ------------------------------------------------------------------------
+
+def test_a_queued_infer_whose_client_left_never_reaches_the_worker(server_factory):
+    server = server_factory([{"id": "slow", "architecture": "echo", "max_concurrency": 1}])
+    assert server.client.post("/v1/models/slow/load").status_code == 200
+    import threading
+
+    busy = threading.Thread(target=lambda: httpx.post(server.url + "/v1/models/slow/infer",
+                                                      json={"sleep_s": 3}, timeout=30))
+    busy.start()
+    wait_until(lambda: server.workers()[0]["in_flight"] == 1)
+    with pytest.raises(httpx.ReadTimeout):  # queued behind the sleeper; this client gives up
+        httpx.post(server.url + "/v1/models/slow/infer", json={"left": True}, timeout=0.5)
+    busy.join()
+    # A request queued after it: a kept request would have run before this one (the queue is FIFO).
+    assert server.client.post("/v1/models/slow/infer", json={"after": True}).status_code == 200
+    assert server.workers()[0]["requests"] == 2, server.workers()

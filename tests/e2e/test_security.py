@@ -198,3 +198,70 @@ def test_a_tcp_worker_answers_only_the_gateway_that_holds_its_token(server_facto
         assert direct.json()["error"]["code"] == "unauthorized"
     assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 401
     assert server.workers()[0]["requests"] == 1  # nothing reached the backend but the gateway's request
+
+
+# -- Host and Origin: no DNS rebinding, no cross-site writes ---------------------------------
+
+def test_a_host_name_this_server_does_not_answer_to_is_403(server_factory):
+    server = server_factory([{"id": "echo", "architecture": "echo"}],
+                            env={"VENVSERVE_ALLOWED_HOSTS": "ocr.example.org,*.lan.example"})
+    port = server.url.rsplit(":", 1)[1]
+    for host in ("evil.example", "127.0.0.1.evil.example", "localhost.evil.example", "lan.example"):
+        r = httpx.get(server.url + "/healthz", headers={"Host": f"{host}:{port}"})
+        assert_error(r, 403, "forbidden_host")
+    for host in ("127.0.0.1", "localhost", "[::1]", "ocr.example.org", "a.lan.example", "LOCALHOST"):
+        r = httpx.get(server.url + "/v1/models", headers={"Host": f"{host}:{port}"})
+        assert r.status_code == 200, (host, r.text)
+
+
+def test_a_cross_site_origin_may_not_change_state(server_factory):
+    server = server_factory([{"id": "echo", "architecture": "echo"}],
+                            env={"VENVSERVE_ALLOWED_ORIGINS": "https://app.example.org"})
+    own = server.url  # http://127.0.0.1:PORT: the web page's own origin
+    for origin in ("https://evil.example", "null", "http://127.0.0.1:1", "http://localhost"):
+        assert_error(httpx.post(server.url + "/v1/models/echo/load", headers={"Origin": origin}),
+                     403, "forbidden_origin")
+        assert_error(httpx.post(server.url + "/v1/models/echo/infer", json={}, headers={"Origin": origin}),
+                     403, "forbidden_origin")
+    assert server.workers() == []  # nothing was loaded by the refused requests
+    # Reading is not a write; the page's own origin, an allowed one and no Origin (curl) may write.
+    assert httpx.get(server.url + "/v1/models", headers={"Origin": "https://evil.example"}).status_code == 200
+    for headers in ({"Origin": own}, {"Origin": "https://app.example.org"}, {}):
+        r = httpx.post(server.url + "/v1/models/echo/infer", json={"ok": 1}, headers=headers)
+        assert r.status_code == 200 and r.json()["ok"] == 1, (headers, r.text)
+
+
+# -- what a client sees of a failure, and what the log keeps ------------------------------------
+
+def test_an_unexpected_error_shows_no_traceback_or_path(tmp_path, caplog):
+    from fastapi.testclient import TestClient
+
+    from venvserve.api.app import create_app
+    from venvserve.settings import Settings
+
+    app = create_app(Settings.load(data_dir=tmp_path / "data"))
+
+    @app.get("/v1/boom")
+    async def boom():
+        raise RuntimeError(f"failed to open {tmp_path}/secret.db")
+
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as client:
+        r = client.get("/v1/boom")
+    error = assert_error(r, 500, "internal_error")
+    assert str(tmp_path) not in r.text and "RuntimeError" not in r.text and "Traceback" not in r.text
+    request_id = error["message"].rsplit("request id ", 1)[1].rstrip(")")
+    logged = [rec for rec in caplog.records if request_id in rec.getMessage()]
+    assert logged and logged[0].exc_info is not None  # the traceback is in the server log, under that id
+
+
+def test_a_newline_in_the_path_cannot_forge_a_log_line(server_factory):
+    server = server_factory([{"id": "echo", "architecture": "echo"}])
+    forged = "GET /forged 200 total=1.0ms"
+    status, _ = raw_http(server.url, b"POST /x%0a" + forged.replace(" ", "%20").encode()
+                         + b" HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert status == 404
+    from support import wait_until
+    wait_until(lambda: "/x\\n" in server.output())
+    assert not any(line.lstrip().startswith(forged) or forged in line.split("INFO")[0]
+                   for line in server.output().splitlines())
+    assert all("GET /forged" not in line or "/x\\n" in line for line in server.output().splitlines())
