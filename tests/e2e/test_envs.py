@@ -17,13 +17,29 @@ from support import ROOT, start_server
 PROBE = {"id": "probe", "architecture": "echo", "python_env": "tesseract"}
 
 
-def slow_template(tmp: Path, seconds: float = 1.5) -> Path:
-    """The tesseract template plus a post_install.sh that sleeps: the build lasts
-    long enough that every concurrent request surely arrives while it runs."""
-    envs = tmp / "envs"
+def gated_template(tmp: Path) -> tuple[Path, Path]:
+    """The tesseract template plus a post_install.sh that waits for a gate file (at most a minute):
+    the build lasts until the test has seen every concurrent request arrive, then the test opens it."""
+    envs, gate = tmp / "envs", tmp / "gate"
     shutil.copytree(ROOT / "envs" / "tesseract", envs / "tesseract")
-    (envs / "tesseract" / "post_install.sh").write_text(f"#!/bin/bash\nsleep {seconds}\n")
-    return envs
+    (envs / "tesseract" / "post_install.sh").write_text(
+        f'#!/bin/bash\nfor i in $(seq 1200); do [ -e "{gate}" ] && exit 0; sleep 0.05; done\n'
+        'echo "the test never opened the gate" >&2\nexit 1\n')
+    return envs, gate
+
+
+async def open_gate_when_queued(gate: Path, counts: dict[str, int]) -> None:
+    """Open the gate once each server has its requests queued for the model (bounded)."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        async def queued(url: str) -> int:
+            return (await client.get(url + "/v1/status")).json()["models"]["probe"].get("queued", 0)
+
+        async def all_queued() -> None:
+            while [await queued(url) for url in counts] != list(counts.values()):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(all_queued(), 30)
+    gate.touch()
 
 
 def build_headers(data_dir: Path, name: str = "tesseract") -> list[str]:
@@ -56,13 +72,14 @@ def check_answers(results, tag: str = "") -> set[int]:
 
 
 def test_fifty_concurrent_first_requests_build_once_and_spawn_once(server_factory, tmp_path):
-    server = server_factory([PROBE], envs_dir=slow_template(tmp_path))
+    envs, gate = gated_template(tmp_path)
+    server = server_factory([PROBE], envs_dir=envs)
     assert server.client.get("/v1/envs/tesseract").json()["status"] == "not_installed"
     assert server.client.get("/v1/status").json()["models"]["probe"].get("spawns", 0) == 0
 
     async def run():
         requests = asyncio.create_task(fire(server.url, "probe", 50))
-        # While the build runs, the env says so.
+        # While the build runs (it waits for the gate), the env says so.
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             async def installing():
                 while True:
@@ -71,12 +88,11 @@ def test_fifty_concurrent_first_requests_build_once_and_spawn_once(server_factor
                         return status
                     await asyncio.sleep(0.02)
             seen = await asyncio.wait_for(installing(), 10)
+        await open_gate_when_queued(gate, {server.url: 50})  # every request arrived during the build
         return seen, await requests
 
     seen, results = asyncio.run(run())
     assert seen == "installing"
-    sent = [t for t, _ in results]
-    assert max(sent) - min(sent) < 1.0, "the requests did not all go out while the env was building"
     pids = check_answers(results)
     assert len(pids) == 1, pids
 
@@ -95,13 +111,15 @@ def test_fifty_concurrent_first_requests_build_once_and_spawn_once(server_factor
 
 def test_two_gateways_sharing_a_data_dir_build_once(server_factory, tmp_path):
     """The file lock: concurrent first requests on two processes, one build."""
-    envs = slow_template(tmp_path)
+    envs, gate = gated_template(tmp_path)
     data = tmp_path / "shared"
     a = server_factory([PROBE], envs_dir=envs, data_dir=data)
     b = server_factory([PROBE], envs_dir=envs, data_dir=data)
 
     async def run():
-        return await asyncio.gather(fire(a.url, "probe", 10, "a"), fire(b.url, "probe", 10, "b"))
+        both = asyncio.gather(fire(a.url, "probe", 10, "a"), fire(b.url, "probe", 10, "b"))
+        await open_gate_when_queued(gate, {a.url: 10, b.url: 10})  # both wait on one build
+        return await both
 
     ra, rb = asyncio.run(run())
     pa, pb = check_answers(ra, "a"), check_answers(rb, "b")

@@ -76,3 +76,36 @@ def test_unknown_template_and_single_template_are_refused(tmp_path):
     assert run.returncode == 1 and "hint: did you mean 'tesseract'?" in run.stderr
     run = cli("envs", "plan", "rapidocr", "--data-dir", tmp_path / "d", cwd=tmp_path)
     assert run.returncode == 1 and "two env templates or more" in run.stderr
+
+
+def test_plan_sizes_of_built_envs_agree_with_envs_list(tmp_path):
+    """A template kept alone whose env is built is sized as `envs list` sizes it (on disk, measured)."""
+    import shutil
+
+    envs = tmp_path / "envs"
+    shutil.copytree(ROOT / "envs" / "tesseract", envs / "tesseract")
+    (envs / "old").mkdir()  # no Python in common with tesseract: a conflict found without uv
+    (envs / "old" / "pyproject.toml").write_text('[project]\nname = "old"\nversion = "0"\n'
+                                                 'requires-python = "<3.9"\ndependencies = []\n')
+    data = tmp_path / "data"
+    common = ("--envs-dir", envs, "--data-dir", data)
+    assert cli("envs", "install", "tesseract", *common, cwd=tmp_path, timeout=300).returncode == 0
+    listed = {e["name"]: e for e in json.loads(cli("envs", "list", "--json", *common, cwd=tmp_path).stdout)}
+
+    run = cli("envs", "plan", "--json", *common, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    plan = json.loads(run.stdout)
+    kept = {tuple(env["members"]): env for env in plan["envs"]}
+    assert kept[("tesseract",)]["size_bytes"] == listed["tesseract"]["size_bytes"]
+    assert kept[("tesseract",)]["measured"] is True and kept[("old",)]["measured"] is False
+    [pair] = plan["conflicts"]
+    assert pair["conflicts"][0]["kind"] == "python"
+    text = cli("envs", "plan", *common, cwd=tmp_path).stdout
+    line = next(line for line in text.splitlines() if "keep tesseract" in line)
+    assert "≈" not in line and line.rstrip(")").endswith(listed_size(listed["tesseract"]["size_bytes"]))
+
+
+def listed_size(n: int) -> str:
+    from venvserve import console
+
+    return console.size(n)
