@@ -51,7 +51,8 @@ def ocr(
     runtime file `venvserve serve` writes in the data dir, or the default
     address); otherwise in this process: the model's env is built if needed
     and its worker started for this run. --catalog or --envs-dir imply an
-    in-process run.
+    in-process run; with --data-dir only a server of that data dir is used.
+    A line on stderr says which it did, and why.
     """
     with reported():
         for path in files:
@@ -90,8 +91,7 @@ def _choose(settings: Settings, url: str | None, local: bool, forced_local: bool
     if found.server is None:
         console.progress(f"Running the model in this process: {found.why}")
         return None
-    if not url:
-        console.progress(f"Using the server at {found.server.url} ({found.why}; --local runs the model here)")
+    console.progress(f"Using the server at {found.server.url} ({found.why}; --local runs the model here)")
     return found.server
 
 
