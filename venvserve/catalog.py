@@ -26,7 +26,8 @@ class ModelSpec(BaseModel):
     python_env: str | None = None
     python: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    device: Literal["cpu", "cuda"] = "cpu"
+    # "auto": the backend runs on CUDA when torch sees a GPU, else on the CPU.
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
     memory_mb: int = Field(0, ge=0)
     gpu_memory_mb: int = Field(0, ge=0)
     replicas: int = Field(1, ge=1, le=64)

@@ -17,6 +17,7 @@ BUILTIN_BACKENDS = {
     "mineru": "venvserve_worker.backends.mineru:MinerUBackend",
     "hunyuan-ocr": "venvserve_worker.backends.hunyuan:HunyuanOCRBackend",
     "paddle": "venvserve_worker.backends.paddle:PaddleOCRBackend",
+    "easyocr": "venvserve_worker.backends.easyocr:EasyOCRBackend",
 }
 
 
