@@ -268,8 +268,8 @@ def test_the_cli_submits_follows_and_fetches_jobs(echo, tmp_path):
 
 def test_an_interactive_request_does_not_wait_behind_a_job(server_factory, tmp_path):
     server = server_factory([{"id": "echo", "architecture": "echo"}], env=ENV)  # one worker, one slot
-    job_id = submit(server.client, make_pdf(tmp_path / "long.pdf", 60), {"sleep_s": 0.3}).json()["id"]
-    wait_until(lambda: job(server.client, job_id)["pages_done"] >= 2, timeout=30)
+    job_id = submit(server.client, make_pdf(tmp_path / "long.pdf", 60), {"sleep_s": 1.0}).json()["id"]
+    wait_until(lambda: job(server.client, job_id)["pages_done"] >= 1, timeout=30)
     image = tmp_path / "page.png"
     Image.new("L", (64, 32), 255).save(image)
     for _ in range(3):
@@ -278,8 +278,9 @@ def test_an_interactive_request_does_not_wait_behind_a_job(server_factory, tmp_p
             r = server.client.post("/v1/ocr", files={"file": ("page.png", f)}, data={"model": "echo"})
         after = job(server.client, job_id)["pages_done"]
         assert r.status_code == 200, r.text
-        # It waited for the page on the worker at most, never for the job's other pages.
-        assert after - before <= 1, (before, after)
+        # It waited for the page on the worker at most, never for the job's other pages (a second page
+        # may finish while the upload is checked, before the request reaches the model's queue).
+        assert after - before <= 2, (before, after)
     metrics = server.client.get("/metrics").text
     assert 'venvserve_jobs{status="running"} 1.0' in metrics
     assert "venvserve_job_pages_total" in metrics and "venvserve_jobs_oldest_queued_seconds 0.0" in metrics
