@@ -412,3 +412,14 @@ def test_a_bad_setting_stops_serve_naming_the_variable(tmp_path, data):
     assert run.returncode == 2
     assert "error: " in run.stderr and "VENVSERVE_WORKER_TRANSPORT" in run.stderr and "tcpp" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_operator_commands_use_the_admin_key(tmp_path, server_factory):
+    server = server_factory(ECHO, args=("--admin-key", "cli-admin-key"))
+    env = near({}, server)
+    run = cli("load", "echo", cwd=tmp_path, env=env)
+    assert run.returncode == 1 and "error: " in run.stderr and "hint: " in run.stderr
+    assert server.workers() == []
+    run = cli("load", "echo", cwd=tmp_path, env={**env, "VENVSERVE_ADMIN_KEY": "cli-admin-key"})
+    assert run.returncode == 0, run.stderr
+    assert [w["model"] for w in server.workers()] == ["echo"]

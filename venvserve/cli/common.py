@@ -24,6 +24,8 @@ ServerOpt = Annotated[Optional[str], typer.Option(
     help="the server's URL (default: the one whose runtime file is in the data dir, else 127.0.0.1:PORT)")]
 ApiKeyOpt = Annotated[Optional[str], typer.Option(
     help="the server's API key (env: VENVSERVE_API_KEY)", show_default=False)]
+AdminKeyOpt = Annotated[Optional[str], typer.Option(
+    help="the server's admin key, for load, unload and logs (env: VENVSERVE_ADMIN_KEY)", show_default=False)]
 
 CLI_HINTS = {
     "model_failed": "fix the cause shown above, then run the command again",

@@ -12,20 +12,23 @@ from typing import Annotated, Optional
 import typer
 
 from .. import console
-from .common import ApiKeyOpt, DataDirOpt, JsonOpt, ServerOpt, fail, load_settings, reported, unknown_model
+from .common import (AdminKeyOpt, ApiKeyOpt, DataDirOpt, JsonOpt, ServerOpt, fail, load_settings, reported,
+                     unknown_model)
 
 ModelArg = Annotated[str, typer.Argument(help="model id", show_default=False)]
 
 
-def _server(server: str | None, api_key: str | None, data_dir):
+def _server(server: str | None, api_key: str | None, data_dir, admin_key: str | None = None):
+    """The running server, reached with the admin key where one is given (it opens every route)."""
+    from ..remote import RemoteServer
     from .discovery import find_server
 
-    settings = load_settings(data_dir=data_dir, api_key=api_key)
+    settings = load_settings(data_dir=data_dir, api_key=api_key, admin_key=admin_key)
     found = find_server(settings, server, probe_default=data_dir is None)
     if found.server is None:
         raise fail(f"no running server found: {found.why}",
                    "start one with `venvserve serve`, or pass --server URL")
-    return found.server
+    return RemoteServer(found.server.url, settings.admin_key or settings.api_key)
 
 
 def _model_path(remote, model: str, action: str = "") -> str:
@@ -86,10 +89,11 @@ def _budget(budget: dict) -> str:
             f"VRAM: {of(budget.get('gpu_memory_used_mb', 0), budget.get('gpu_memory_budget_mb'), ' MB')}")
 
 
-def load(model: ModelArg, server: ServerOpt = None, api_key: ApiKeyOpt = None, data_dir: DataDirOpt = None):
+def load(model: ModelArg, server: ServerOpt = None, api_key: ApiKeyOpt = None, admin_key: AdminKeyOpt = None,
+         data_dir: DataDirOpt = None):
     """Start a model's workers on the server and wait until they are ready."""
     with reported():
-        remote = _server(server, api_key, data_dir)
+        remote = _server(server, api_key, data_dir, admin_key)
         path = _model_path(remote, model, "load")
         t0 = time.monotonic()
         with console.spinner(f"Loading model {model} on {remote.url}"):
@@ -99,10 +103,11 @@ def load(model: ModelArg, server: ServerOpt = None, api_key: ApiKeyOpt = None, d
     console.progress(f"Loaded model {model} in {console.duration(time.monotonic() - t0)}{suffix}")
 
 
-def unload(model: ModelArg, server: ServerOpt = None, api_key: ApiKeyOpt = None, data_dir: DataDirOpt = None):
+def unload(model: ModelArg, server: ServerOpt = None, api_key: ApiKeyOpt = None, admin_key: AdminKeyOpt = None,
+           data_dir: DataDirOpt = None):
     """Stop a model's workers on the server (after their in-flight work)."""
     with reported():
-        remote = _server(server, api_key, data_dir)
+        remote = _server(server, api_key, data_dir, admin_key)
         path = _model_path(remote, model, "unload")
         t0 = time.monotonic()
         with console.spinner(f"Unloading model {model} on {remote.url}"):
@@ -117,10 +122,11 @@ def logs(model: ModelArg,
          tail: Annotated[int, typer.Option("--tail", "-n", help="lines of history to print")] = 100,
          timestamps: Annotated[bool, typer.Option("--timestamps", "-t", help="prefix each line with its time "
                                                                              "and the worker's pid")] = False,
-         server: ServerOpt = None, api_key: ApiKeyOpt = None, data_dir: DataDirOpt = None):
+         server: ServerOpt = None, api_key: ApiKeyOpt = None, admin_key: AdminKeyOpt = None,
+         data_dir: DataDirOpt = None):
     """A model's worker output, as the server keeps it (stdout and stderr of each worker)."""
     with reported():
-        remote = _server(server, api_key, data_dir)
+        remote = _server(server, api_key, data_dir, admin_key)
         path = _model_path(remote, model, "logs")
         if not follow:
             lines = remote.get(f"{path}?n={tail}").get("lines", [])
