@@ -1,16 +1,12 @@
 """A job's answer: per file the shape ``POST /v1/ocr`` answers, or all files as one document."""
 
+from ..ocr.layout import layout
+
 
 def per_file(name: str, model: str, fmt: str, results: list[dict | None]) -> dict:
     """Pages in order; a page that failed for good carries its error, a pending one is left out."""
-    pages = []
-    for number, result in enumerate(results, start=1):
-        if result is None:
-            continue
-        pages.append({"page": number, **result})
-    texts = [p["text"] for p in pages if "text" in p]
-    joiner = "\n\n" if fmt == "markdown" or len(results) > 1 else ""
-    return {"name": name, "model": model, "format": fmt, "text": joiner.join(texts), "pages": pages}
+    pages = [{"page": number, **result} for number, result in enumerate(results, start=1) if result is not None]
+    return {"name": name, **layout(model, fmt, pages)}
 
 
 def document(files: list[dict], fmt: str) -> str:
