@@ -69,7 +69,8 @@ class InferFastPath:
         if not starts_an_object(raw):
             raise BadRequest("the body must be a JSON object", code="invalid_json")
         check_depth(raw, self.max_depth)
-        if any(f'"{key}"'.encode() in raw for key in RESERVED_KEYS) or b"\\u" in raw:
+        # b"\\" first: a one-byte search runs at memchr speed, where b"\\u" costs ms per MB.
+        if any(f'"{key}"'.encode() in raw for key in RESERVED_KEYS) or (b"\\" in raw and b"\\u" in raw):
             check_reserved(parse_object(raw, self.max_depth))  # a key may hide behind \u escapes
         disconnected = _disconnect_probe(scope, receive)
         supervisor = self.gw.supervisor
