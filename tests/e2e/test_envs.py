@@ -282,3 +282,29 @@ def test_build_timeout_stops_the_build_and_everything_it_started(tmp_path, monke
     wait_until(lambda: not pid_alive(pid), timeout=10)  # the step's children went with it
     status = manager.status("tesseract")
     assert status.state is EnvState.FAILED and "build_timeout_s" in status.error
+
+
+def test_a_boot_that_fails_in_a_broken_env_fails_the_env_and_install_repairs_it(server_factory):
+    """The quick check runs when a worker fails to boot: the model fails once, saying how to repair."""
+    # A backend class from the env itself: its boot imports Pillow from the env's site-packages.
+    pillow = {"id": "pillow", "architecture": "PIL.ImageFile:ImageFile", "python_env": "tesseract"}
+    server = server_factory([PROBE, pillow])
+    env = server.client.post("/v1/envs/tesseract/install").json()
+    assert env["status"] == "ready", env
+    [victim] = Path(env["path"]).glob("lib/python*/site-packages/PIL/ImageFile.py")
+    victim.unlink()
+
+    r = server.client.post("/v1/models/pillow/load")
+    assert r.status_code == 503, r.text
+    model = server.client.get("/v1/models/pillow").json()
+    assert model["state"] == "failed" and "env 'tesseract' is broken" in model["failed_reason"], model
+    assert "PIL/ImageFile.py is missing" in model["failed_reason"] and "envs install tesseract" in model["failed_reason"]
+    assert model["spawns"] == 1  # a broken env fails once; no retries with backoff
+    env = server.client.get("/v1/envs/tesseract").json()
+    assert env["status"] == "failed" and "PIL/ImageFile.py is missing" in env["error"], env
+
+    env = server.client.post("/v1/envs/tesseract/install").json()
+    assert env["status"] == "ready", env
+    assert next(Path(env["path"]).glob("lib/python*/site-packages/PIL/ImageFile.py")).is_file()
+    r = server.client.post("/v1/models/probe/infer", json={"packages": ["pillow"]})
+    assert r.status_code == 200 and r.json()["packages"]["pillow"], r.text

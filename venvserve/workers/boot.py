@@ -58,11 +58,29 @@ class Boot:
             self._report(actor._on_boot_ended, worker, None)
             raise
         except (BootError, VenvserveError) as exc:
-            self._report(actor._on_boot_ended, worker, exc)
+            self._report(actor._on_boot_ended, worker, await self._broken_env(exc))
         except Exception as exc:
             log.exception("model %s: starting a worker failed", actor.spec.id)
             self._report(actor._on_boot_ended, worker,
                          VenvserveError(f"a worker of {actor.spec.id!r} could not be started: {exc}"))
+
+    async def _broken_env(self, exc: Exception) -> Exception:
+        """A boot that failed in a built env whose files no longer match what uv installed: the env
+        is now failed (envs/integrity.py) and so is the model, once, saying how to repair it."""
+        env = self.actor.spec.python_env
+        if not isinstance(exc, BootError) or not env:
+            return exc
+        try:
+            report = await self.actor.host.envs.verify_async(env)
+        except Exception:  # a check that cannot run must not hide the boot's own error
+            log.exception("model %s: checking env %s failed", self.actor.spec.id, env)
+            return exc
+        if report is None or report.ok:
+            return exc
+        from venvserve_worker import protocol
+
+        return BootError(f"env {env!r} is broken: {report.reason()}; `venvserve envs install {env}` "
+                         f"(or POST /v1/envs/{env}/install) rebuilds it", protocol.EXIT_BOOT_ERROR, [])
 
     async def _interpreter(self) -> tuple[str, Path | None]:
         spec, envs = self.actor.spec, self.actor.host.envs
