@@ -59,7 +59,8 @@ def _responses(example, *statuses: int, ok: int = 200) -> dict:
 
 
 @router.post("/v1/jobs", status_code=202, summary="Submit an OCR job",
-             description="multipart form like `POST /v1/ocr`: `file` (an image or a PDF), optional `model`, "
+             description="multipart form like `POST /v1/ocr`: one or several `file` parts (images or PDFs), "
+                         "optional `model`, "
                          "`format` and `options`. Checked at once (the same errors as `/v1/ocr`), then queued: "
                          "answers **202** with `Location: /v1/jobs/{id}` and the job object.",
              responses=_responses(JOB_EXAMPLE, 400, 413, 415, 429, 507, ok=202))
