@@ -141,7 +141,7 @@ def test_unload_during_load_aborts_the_start(server_factory):
     server = server_factory([{"id": "slow", "architecture": "echo", "options": {"load_s": 3}}])
     loading = concurrent.futures.ThreadPoolExecutor(1).submit(
         lambda: httpx.post(server.url + "/v1/models/slow/load", timeout=30))
-    [worker] = wait_until(lambda: server.workers())  # the process is up, its model still loading
+    [worker] = wait_until(lambda: [w for w in server.workers() if w["pid"]])  # up, its model still loading
     assert worker["state"] == "starting"
     assert server.client.get("/v1/models/slow").json()["state"] == "loading"
     unloaded = server.client.post("/v1/models/slow/unload")
@@ -440,3 +440,19 @@ def test_workers_do_not_import_from_the_gateways_directory_nor_see_its_keys(serv
     marker = cwd / "imported-by"
     importers = {int(line) for line in marker.read_text().split()} if marker.exists() else set()
     assert importers <= {server.pid}  # the gateway itself may have; no worker did
+
+
+def test_a_megabyte_line_of_output_neither_stalls_the_worker_nor_the_model(server_factory):
+    server = server_factory([ECHO])
+    pid = server.client.post("/v1/models/echo/infer", json={}).json()["pid"]
+    huge = "x" * 1_000_000
+    for _ in range(3):  # each prints a traceback whose last line is a megabyte long
+        assert_error(server.client.post("/v1/models/echo/infer", json={"raise": huge}), 500, "backend_error")
+    again = server.client.post("/v1/models/echo/infer", json={"n": 1}).json()
+    assert again["n"] == 1 and again["pid"] == pid  # the same worker serves on
+    crashed = assert_error(server.client.post("/v1/models/echo/infer", json={"crash": True}), 502, "worker_crashed")
+    assert "crashing as asked" in crashed["message"] and len(crashed["message"]) < 30_000
+    assert server.client.post("/v1/models/echo/infer", json={"n": 2}).json()["pid"] != pid
+    lines = server.client.get("/v1/models/echo/logs", params={"n": 1000}).json()["lines"]
+    assert any(line["pid"] == pid and "crashing as asked" in line["line"] for line in lines)
+    assert all(len(line["line"]) < 10_000 for line in lines)

@@ -48,3 +48,43 @@ def test_no_gpu_and_no_tools_means_none(tmp_path, monkeypatch):
     finally:
         gpu.available.cache_clear()
         gpu.total_memory_mb.cache_clear()
+
+
+# -- sampling: off the event loop, cached, written only on change -------------------------------
+
+
+def test_memory_is_sampled_in_a_thread_and_measured_json_is_written_only_when_figures_change(
+        tmp_path, monkeypatch):
+    import asyncio
+    import threading
+    from types import SimpleNamespace
+
+    from venvserve.settings import Settings
+    from venvserve.workers import housekeeping
+
+    gate, figures, writes = threading.Event(), {"rss": 100.0}, []
+
+    def blocking_measure(pids, with_gpu):
+        # Blocks until the event loop sets the gate: were it run on the loop, nothing could.
+        assert gate.wait(5)
+        return {pid: (figures["rss"], None) for pid in pids}
+
+    monkeypatch.setattr(housekeeping, "measure", blocking_measure)
+    worker = SimpleNamespace(pid=4242, model="m", process=SimpleNamespace(info={"rss_mb": 7.0}))
+    host = SimpleNamespace(settings=Settings(), actors={"m": SimpleNamespace(routable=lambda: [worker])})
+    keeper = housekeeping.Housekeeping(host, tmp_path / "measured.json")
+    keeper._write_measured = writes.append
+    assert keeper.rss_mb(worker) == 7.0  # before any sample: the worker's own ready figure
+
+    async def go():
+        sampling = asyncio.ensure_future(keeper.sample())
+        await asyncio.sleep(0.01)
+        gate.set()
+        await sampling
+        await keeper.sample()  # the same figures: nothing to write
+        figures["rss"] = 180.0
+        await keeper.sample()
+
+    asyncio.run(go())
+    assert len(writes) == 2
+    assert keeper.measured["m"]["rss_mb"] == 180 and keeper.rss_mb(worker) == 180.0

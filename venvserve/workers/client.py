@@ -59,6 +59,7 @@ class _Connection(asyncio.Protocol):
         self.status = 0
         self.keep_alive = True
         self.body = bytearray()
+        self.answer: tuple[int, bytes] | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------
 
@@ -77,6 +78,11 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
+            if self.answer is not None:
+                # Resolved only once the whole chunk parsed: bytes after the answer are an error too.
+                waiter, self.waiter, answer, self.answer = self.waiter, None, self.answer, None
+                waiter.set_result(answer)
+                return
             if self.in_head:
                 self.head_fed += len(data)  # a head still unfinished: all of it is head
                 if self.head_fed > MAX_HEAD_BYTES:
@@ -95,7 +101,7 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks -----------------------------------------------------
 
     def on_message_begin(self):
-        if self.waiter is None or self.waiter.done():
+        if self.answer is not None:
             raise _Refused("a second answer to one request")
 
     def on_header(self, name: bytes, value: bytes):
@@ -123,10 +129,8 @@ class _Connection(asyncio.Protocol):
         self.body += body
 
     def on_message_complete(self):
-        waiter, self.waiter = self.waiter, None
-        answer = (self.status, bytes(self.body))
+        self.answer = (self.status, bytes(self.body))
         self.body = bytearray()
-        waiter.set_result(answer)
 
     # -- one exchange ----------------------------------------------------------
 

@@ -173,7 +173,7 @@ class ModelActor:
         log.info("model %s: stopping worker %d (pid %s)", self.spec.id, worker.id, worker.pid)
         since = time.monotonic()
         await worker.process.stop(self.host.settings.stop_grace_s)
-        if self.spec.device == "cuda":
+        if self.host.placement.on_gpu(self.spec):
             await self.host.housekeeping.wait_gpu_release(worker, since)
 
     # -- requests -------------------------------------------------------------------

@@ -38,9 +38,13 @@ class Placement:
         self.budget = budgeting.Budget(settings.max_loaded_models, settings.memory_budget_mb, gpu_budget)
         self.changed = Signal()  # a worker freed, stopped or exited: waiting starts re-check
 
+    def on_gpu(self, spec: ModelSpec) -> bool:
+        """Does the model hold GPU memory? ("auto" runs on the GPU when there is one.)"""
+        return spec.device == "cuda" or (spec.device == "auto" and self.host.housekeeping.gpu)
+
     def estimate(self, spec: ModelSpec) -> tuple[float, float]:
         seen = self.host.housekeeping.measured.get(spec.id, {})
-        gpu_mb = (seen.get("gpu_mb") or spec.gpu_memory_mb) if spec.device == "cuda" else 0
+        gpu_mb = (seen.get("gpu_mb") or spec.gpu_memory_mb) if self.on_gpu(spec) else 0
         return seen.get("rss_mb") or spec.memory_mb, gpu_mb
 
     def evictable(self, actor: "ModelActor", worker: Worker, now: float) -> bool:
@@ -52,7 +56,7 @@ class Placement:
         residents = []
         for actor in self.host.actors.values():
             mem, gpu_mb = self.estimate(actor.spec)
-            on_gpu = actor.spec.device == "cuda"
+            on_gpu = self.on_gpu(actor.spec)
             for w in actor.workers:
                 if w.state in LIVE:
                     residents.append(budgeting.Resident(actor.spec.id, mem, gpu_mb, self.evictable(actor, w, now),

@@ -85,14 +85,11 @@ class Router:
                 if left <= 0:
                     raise GatewayTimeout(f"no worker of {self.model!r} was free within {timeout:.0f}s",
                                          code="queue_timeout")
-                try:
-                    return await asyncio.wait_for(asyncio.shield(waiter.future),
-                                                  min(left, QUEUE_POLL_S) if disconnected else left)
-                except asyncio.TimeoutError:
-                    if waiter.future.done():
-                        return waiter.future.result()
-                    if disconnected and await disconnected():
-                        raise ClientGone(f"the client left while queued for {self.model!r}") from None
+                await asyncio.wait((waiter.future,), timeout=min(left, QUEUE_POLL_S) if disconnected else left)
+                if waiter.future.done():
+                    return waiter.future.result()
+                if disconnected and await disconnected():
+                    raise ClientGone(f"the client left while queued for {self.model!r}")
         except BaseException:
             future = waiter.future
             if future.done() and not future.cancelled() and future.exception() is None:
