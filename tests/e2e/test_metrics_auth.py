@@ -130,8 +130,9 @@ def test_metrics_count_requests_errors_workers_builds(client, tmp_path):
     assert client.post("/v1/models/no-such-model/infer", headers=USER, json={}).status_code == 404
     assert client.get("/v1/models").status_code == 401
     gw = client.app.state.gateway
-    gw.envs.on_build("tesseract", 2.5, True)  # what EnvManager calls after a build
-    gw.envs.on_build("tesseract", 0.5, False)
+    for listener in gw.envs._build_listeners:  # what EnvManager calls after each build
+        listener("tesseract", 2.5, True)
+        listener("tesseract", 0.5, False)
 
     text = client.get("/metrics", headers=USER).text
     assert metric(text, "venvserve_requests_total", route="/v1/ocr", model="echo2", status=200) == 2

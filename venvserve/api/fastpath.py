@@ -72,13 +72,7 @@ class InferFastPath:
         # b"\\" first: a one-byte search runs at memchr speed, where b"\\u" costs ms per MB.
         if any(f'"{key}"'.encode() in raw for key in RESERVED_KEYS) or (b"\\" in raw and b"\\u" in raw):
             check_reserved(parse_object(raw, self.max_depth))  # a key may hide behind \u escapes
-        disconnected = _disconnect_probe(scope, receive)
-        supervisor = self.gw.supervisor
-        infer_raw = getattr(supervisor, "infer_raw", None)
-        if infer_raw is not None:
-            return await infer_raw(model_id, raw, disconnected=disconnected)
-        answer = await supervisor.infer(model_id, parse_object(raw, self.max_depth), disconnected=disconnected)
-        return 200, json.dumps(answer).encode()
+        return await self.gw.supervisor.infer_raw(model_id, raw, disconnected=_disconnect_probe(scope, receive))
 
 
 def _close_if_unread(exc: VenvserveError) -> list:

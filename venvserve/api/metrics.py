@@ -124,23 +124,9 @@ class Metrics:
     def attach(self, gw) -> None:
         """Subscribe to the env manager and the supervisor; read gauges from them at scrape time."""
         self.gw = gw
-        subscribe = getattr(gw.supervisor, "subscribe", None)
-        if subscribe is not None:
-            subscribe(self.on_event)
-        else:  # a supervisor of untyped hooks: hook(kind, model=..., **fields)
-            gw.supervisor.hooks.append(lambda kind, **fields: self.on_event(_Untyped(kind, fields)))
-        envs_subscribe = getattr(gw.envs, "subscribe", None)
-        if envs_subscribe is not None:
-            envs_subscribe(self.on_build)
-        elif gw.envs.on_build is None:  # the env manager's one build callback
-            gw.envs.on_build = self.on_build
+        gw.supervisor.subscribe(self.on_event)
+        gw.envs.subscribe(self.on_build)
         self.registry.register(StateCollector(gw))
-
-
-class _Untyped:
-    def __init__(self, kind: str, fields: dict):
-        self.kind = kind
-        self.__dict__.update(fields)
 
 
 class StateCollector:
