@@ -100,6 +100,13 @@ def test_a_full_width_title_and_footer_stay_in_place_around_two_columns():
     assert got == [title[4], authors[4]] + [b[4] for b in left] + [b[4] for b in right] + ["7"]
 
 
+def test_a_running_header_across_the_columns_stays_one_line_on_top():
+    left, right = two_columns(top=200.0)
+    header = [box(80, 100, "JOURNAL OF THINGS"), box(900, 100, "Author, Other", width=220)]
+    got = texts(page(header + left + right, 1.5, shuffle=6))
+    assert got == ["JOURNAL OF THINGS Author, Other"] + [b[4] for b in left] + [b[4] for b in right]
+
+
 def test_a_spanning_figure_caption_cuts_the_columns_into_bands():
     upper_left, upper_right = two_columns(top=100.0, lines=5)
     caption = box(80, 260, "Figure 1: a caption as wide as the page, between the bands", width=1040)

@@ -89,6 +89,7 @@ MIN_GUTTER = 1.0  # a gutter is at least this many text heights wide
 MIN_SIDE = 0.2  # each column covers at least this fraction of the page width
 MIN_SIDE_BY_SIDE = 0.3  # the columns run side by side over at least this fraction of the text height
 MAX_DEPTH = 3
+MARGIN_GAP = 2.0  # a first or last row this far from the rest is a running header or footer
 NARROW = 3.0  # boxes narrower than this many text heights do not define a gutter
 
 
@@ -242,6 +243,25 @@ def split(boxes: Sequence[Box], gutter: Tuple[float, float], unit: float):
     return left, spanning, right
 
 
+def margin_rows(boxes: Sequence[Box], left: set, right: set) -> set:
+    """ids of the boxes in the page's first and last rows when they hold text on both sides of
+    the gutter and blank space sets them apart (more than MARGIN_GAP times the usual gap
+    between rows): a running header or footer, read as one line where it stands."""
+    rows = group_lines(boxes)
+    if len(rows) < 4:
+        return set()
+    tops = [min(b.top for b in row) for row in rows]
+    bottoms = [max(b.bottom for b in row) for row in rows]
+    gaps = [max(0.0, t - b) for b, t in zip(bottoms, tops[1:])]
+    usual = max(median(gaps), 0.25 * median(b.height for b in boxes))
+    found = set()
+    for row, gap in ((rows[0], gaps[0]), (rows[-1], gaps[-1])):
+        ids = {id(b) for b in row}
+        if gap > MARGIN_GAP * usual and ids & left and ids & right:
+            found |= ids
+    return found
+
+
 def order_boxes(boxes: Sequence[Box], depth: int = 0) -> List[List[List[Box]]]:
     """Blocks (column segments, or one spanning line) of lines, in reading order."""
     gutter = find_gutter(boxes) if depth < MAX_DEPTH else None
@@ -249,6 +269,11 @@ def order_boxes(boxes: Sequence[Box], depth: int = 0) -> List[List[List[Box]]]:
         lines = group_lines(boxes)
         return [lines] if lines else []
     left, spanning, right = split(boxes, gutter, median(b.height for b in boxes))
+    if depth == 0:  # a running header or footer across the columns is read where it stands
+        margins = margin_rows(boxes, {id(b) for b in left}, {id(b) for b in right})
+        spanning += [b for b in left + right if id(b) in margins]
+        left = [b for b in left if id(b) not in margins]
+        right = [b for b in right if id(b) not in margins]
     span_lines = group_lines(spanning)
     cuts = [median(b.cy for b in line) for line in span_lines]
     blocks: List[List[List[Box]]] = []
