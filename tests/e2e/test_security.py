@@ -265,3 +265,31 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(server_factory):
     assert not any(line.lstrip().startswith(forged) or forged in line.split("INFO")[0]
                    for line in server.output().splitlines())
     assert all("GET /forged" not in line or "/x\\n" in line for line in server.output().splitlines())
+
+
+# -- a model's worker output: the admin's to read --------------------------------------------------
+
+def test_model_logs_are_admin_only_and_follow_live(server_factory):
+    import json
+
+    admin = {"Authorization": "Bearer admin-key"}
+    server = server_factory([{"id": "echo", "architecture": "echo"}], env={"VENVSERVE_ADMIN_KEY": "admin-key"})
+    assert server.client.post("/v1/models/echo/load", headers=admin).status_code == 200
+    assert_error(server.client.get("/v1/models/echo/logs"), 401, "unauthorized")
+    assert server.client.post("/v1/models/echo/infer", json={"crash": True}).status_code == 502
+    from support import wait_until
+
+    def lines():
+        r = server.client.get("/v1/models/echo/logs?n=50", headers=admin)
+        assert r.status_code == 200 and r.json()["model"] == "echo", r.text
+        return [x for x in r.json()["lines"] if "crashing as asked" in x["line"]]
+
+    [line] = wait_until(lines)
+    assert isinstance(line["t"], float) and isinstance(line["pid"], int)
+    with httpx.stream("GET", server.url + "/v1/models/echo/logs?follow=true&n=5", headers=admin,
+                      timeout=10) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for text in stream.iter_lines():
+            if text.startswith("data: ") and "crashing as asked" in text:
+                assert json.loads(text[6:])["pid"] == line["pid"]
+                break
