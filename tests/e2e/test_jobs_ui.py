@@ -1,40 +1,10 @@
-"""The Jobs view in a real browser (Debian's Chromium, Playwright): submit a PDF, watch its
-progress bar move, download the result, cancel a long job."""
+"""The Jobs view in a real browser (Debian's Chromium, Playwright, as in test_ui.py): submit a PDF,
+watch its progress bar move, download the result, cancel a long job."""
 
 from pathlib import Path
 
-import pytest
-
-from support import ARTIFACTS
-
 from test_jobs import CATALOG, ENV, expected, make_pdf
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+from test_ui import browser, page, pytestmark, screenshot  # noqa: F401  (fixtures, the Chromium skip)
 
 
 def test_submit_follow_download_and_cancel_a_job(server_factory, tmp_path, page):
@@ -87,7 +57,3 @@ def _submit_with_options(page, options: str) -> None:
         setTimeout(() => { window.fetch = original; }, 0);
     }""", options)
 
-
-def screenshot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)

@@ -191,10 +191,12 @@ def boundary_of(content_type: str) -> bytes:
 
 
 async def receive_upload(request: Request, spool: Path, limits: UploadLimits | int,
-                         file_field: str = "file") -> Upload:
+                         file_field: str = "file", parser_class: type = None) -> Upload:
+    """The request's multipart body, files spooled; ``parser_class`` may be a subclass of UploadParser."""
     if isinstance(limits, int):  # a plain byte limit for the whole body
         limits = UploadLimits(max_bytes=limits)
-    parser = UploadParser(boundary_of(request.headers.get("content-type", "")), spool, limits, file_field)
+    parser = (parser_class or UploadParser)(boundary_of(request.headers.get("content-type", "")), spool, limits,
+                                            file_field)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
         raise PayloadTooLarge(f"the request is larger than this server's limit of {_mb(limits.max_bytes)}",

@@ -3,18 +3,17 @@
 import asyncio
 import json
 import shutil
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from ...errors import BadRequest, PayloadTooLarge
+from ...errors import BadRequest
 from ...gateway import Gateway
 from ...ocr import parse_options
 from ...jobs.model import JobStatus, is_finished
 from .. import examples as ex
 from ..deps import gateway
-from ..uploads import UploadLimits, UploadParser, boundary_of
+from ..uploads import UploadLimits, UploadParser, receive_upload
 
 router = APIRouter(tags=["jobs"])
 
@@ -68,30 +67,14 @@ async def submit(request: Request, gw: Gateway = Depends(gateway)):
     jobs = _jobs(gw)
     job_id, job_dir = jobs.new_job()
     try:
-        upload = await receive_files(request, job_dir, UploadLimits.from_settings(gw.settings))
+        upload = await receive_upload(request, job_dir, UploadLimits.from_settings(gw.settings),
+                                      parser_class=EveryFile)
         view = await jobs.submit(job_id, job_dir, upload.files, upload.fields.get("model") or None,
                                  upload.fields.get("format") or "text", parse_options(upload.fields.get("options")))
     except BaseException:
         shutil.rmtree(job_dir, ignore_errors=True)
         raise
     return JSONResponse(view, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
-
-
-async def receive_files(request: Request, spool: Path, limits: UploadLimits):
-    """``receive_upload`` for several files: the same parser, so the same limits and errors as /v1/ocr."""
-    parser = EveryFile(boundary_of(request.headers.get("content-type", "")), spool, limits)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limits.max_bytes:
-        raise PayloadTooLarge(f"the request is larger than this server's limit of "
-                              f"{limits.max_bytes / 2**20:.0f} MB", code="file_too_large",
-                              hint="send a smaller file, or start the server with a larger --max-upload-mb")
-    try:
-        async for chunk in request.stream():
-            parser.feed(chunk)
-        return parser.finish()
-    except BaseException:
-        parser.abort()
-        raise
 
 
 class EveryFile(UploadParser):
