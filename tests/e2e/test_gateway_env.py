@@ -21,7 +21,7 @@ from support import image_bytes, render_lines
 
 FORBIDDEN_DISTS = {"numpy", "opencv-python", "opencv-python-headless", "opencv-contrib-python",
                    "onnxruntime", "onnxruntime-gpu", "torch"}
-FORBIDDEN_MODULES = {"numpy", "cv2", "onnxruntime", "torch"}
+FORBIDDEN_MODULES = {"numpy", "cv2", "onnxruntime", "torch", "PIL", "pypdfium2"}  # documents decode in decoder processes
 # Shared objects each of those maps into a process that imports it.
 NATIVE = re.compile(r"/(numpy|cv2|onnxruntime|torch)/|_multiarray_umath|libonnxruntime|libtorch|opencv_python")
 
@@ -33,7 +33,7 @@ def normalise(name: str) -> str:
 def test_importing_the_gateway_loads_no_ml_stack(tmp_path):
     code = (
         "import json, sys\n"
-        "import venvserve.api.app, venvserve.cli, venvserve.gateway, venvserve.media\n"
+        "import venvserve.api.app, venvserve.cli, venvserve.gateway, venvserve.ocr, venvserve.decode\n"
         "from venvserve.settings import Settings\n"
         "from pathlib import Path\n"
         f"venvserve.api.app.create_app(Settings.load(data_dir=Path({str(tmp_path / 'data')!r})))\n"
