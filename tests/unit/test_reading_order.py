@@ -214,3 +214,25 @@ def test_every_fragment_is_read_exactly_once(raw, degrees, markdown):
     words = [box.text for line in reading_order(fragments) for box in line.boxes]
     assert sorted(words) == sorted(f.text for f in fragments)
     layout_text(fragments, markdown)  # never raises
+
+
+def test_markdown_from_tesseracts_blocks_and_misread_bullets():
+    """Tesseract's blocks are paragraphs; its "°" and "." are bullets; a full line whose box a
+    superscript made taller is no heading; a short numbered line stays a one-line item."""
+    def line(text, x0, x1, top, block, size=20.0):
+        return TextLine(text, x0, x1, top, top + (30 if "\u00b9" in text else 20), block, para=block * 10, size=size)
+
+    lines = [line("1. Introduction", 100, 400, 100, 1),
+             line("It might appear that it is simple to produce documents in a portable format,", 100, 1000, 140, 2),
+             line("commonly known as PDF\u00b9, using troff as the formatter, which we describe.", 100, 1000, 165, 2,
+                  size=21.0),
+             line("\u00b0 Selecting a default view, which defines how the document will appear", 160, 1000, 205, 3),
+             line("when it is opened.", 220, 500, 230, 3),
+             line(". Adding meta-data.", 160, 500, 260, 4)]
+    assert render(lines, markdown=True).split("\n\n") == [
+        "1. Introduction",
+        "It might appear that it is simple to produce documents in a portable format, commonly known as "
+        "PDF\u00b9, using troff as the formatter, which we describe.",
+        "- Selecting a default view, which defines how the document will appear when it is opened.\n"
+        "- Adding meta-data.",
+    ]

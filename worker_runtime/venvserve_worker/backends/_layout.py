@@ -26,20 +26,23 @@ class TextLine(NamedTuple):
     bottom: float
     block: int = 0  # column segment: lines of one block share a left edge
     para: Optional[int] = None  # the engine's own paragraph number, where it has one
+    size: Optional[float] = None  # text height, where the box is taller (a superscript in it)
 
     @property
     def height(self) -> float:
-        return self.bottom - self.top
+        return self.size if self.size is not None else self.bottom - self.top
 
 
 HEADING = 1.25  # a line this much taller than the body text is a heading
+FULL_LINE_HEADING = 1.6  # a line as wide as its block is a heading only when this much taller
 HEADING_SAME = 0.12  # heading heights this close are one level
 MAX_HEADING_CHARS = 120
 PARAGRAPH_GAP = 0.5  # blank gap beyond a block's usual one, in body heights, that ends a paragraph
 INDENT = 1.0  # first-line indent, in body heights
 SHORT_LINE = 0.85  # a line narrower than this fraction of its block may end a paragraph
 
-_BULLET = re.compile(r"^\s*[-*+\u2022\u00b7\u25aa\u25e6\u2023\u2013\u2014\u25cf\u25a0]\s+(?P<rest>.+)$")
+# Bullets, and what OCR engines read a bullet as ("°", ".", "«").
+_BULLET = re.compile(r"^\s*[-*+.\u00b0\u00ab\u2022\u00b7\u25aa\u25e6\u2023\u2013\u2014\u25cf\u25a0]\s+(?P<rest>.+)$")
 _NUMBERED = re.compile(r"^\s*\(?(?P<num>\d{1,3}|[a-zA-Z])[.)]\s+(?P<rest>.+)$")
 _SENTENCE_END = re.compile(r"[.!?:;)\"\u201d]$")
 _HYPHENATED = re.compile(r"[A-Za-z\u00c0-\u024f]-$")
@@ -62,14 +65,14 @@ def render(lines: Sequence[TextLine], markdown: bool) -> str:
         len(line.text) >= 20 for line in lines) else median(line.height for line in lines)
     body = max(body, 1.0)
     blocks = _block_geometry(lines)
-    levels = _heading_levels(lines, body)
+    levels = _heading_levels(lines, body, blocks)
     out: List[Tuple[str, str]] = []  # finished (kind, markdown) blocks
     current: List[str] = []  # words of the paragraph or list item being built
     kind = None  # "p", "li" or None
     previous = None
     for line in lines:
         text = line.text.strip()
-        level = levels.get(round(line.height / body, 1), 0) if _may_be_heading(line) else 0
+        level = levels.get(round(line.height / body, 1), 0) if _may_be_heading(line, body, blocks) else 0
         if level:
             if kind == "h%d" % level and previous is not None and line.top - previous.bottom < body:
                 current.append(text)  # a heading over two lines
@@ -109,15 +112,19 @@ def _block_geometry(lines: Sequence[TextLine]) -> dict:
             for block, (left, right) in edges.items()}
 
 
-def _may_be_heading(line: TextLine) -> bool:
-    return len(line.text) <= MAX_HEADING_CHARS and _list_item(line.text.strip()) is None
+def _may_be_heading(line: TextLine, body: float, blocks: dict) -> bool:
+    """Short enough, not a list item, and either clearly tall or not a full line of text."""
+    if len(line.text) > MAX_HEADING_CHARS or _list_item(line.text.strip()) is not None:
+        return False
+    left, right, _ = blocks[line.block]
+    return line.height >= FULL_LINE_HEADING * body or line.x1 - left < SHORT_LINE * (right - left)
 
 
-def _heading_levels(lines: Sequence[TextLine], body: float) -> dict:
+def _heading_levels(lines: Sequence[TextLine], body: float, blocks: dict) -> dict:
     """Height ratio (to 0.1) -> heading level: the tallest size on the page is "#", the next
     "##", any smaller one "###"; sizes within HEADING_SAME of each other are one size."""
     ratios = sorted({round(line.height / body, 1) for line in lines
-                     if _may_be_heading(line) and line.height / body >= HEADING}, reverse=True)
+                     if _may_be_heading(line, body, blocks) and line.height / body >= HEADING}, reverse=True)
     levels: dict = {}
     level, last = 0, None
     for ratio in ratios:
@@ -146,15 +153,19 @@ def _breaks(previous: Optional[TextLine], line: TextLine, body: float, blocks: d
         return False  # a word split over two lines
     ended = bool(_SENTENCE_END.search(before))
     if line.block != previous.block:
+        if line.para is not None:
+            # An engine's own blocks (tesseract's) are paragraphs: one runs on into the
+            # next block only mid-sentence, as a paragraph does across a column break.
+            return ended or not text[:1].islower()
         # A column change: the paragraph runs on unless the sentence ended and the new
         # column starts with a capital (or the next block is a spanning line).
         return ended and not text[:1].islower()
     left, right, gap = blocks[line.block]
     if line.top - previous.bottom > gap + PARAGRAPH_GAP * body:
         return True  # a blank gap wider than the block's usual line spacing
-    if kind == "li":
-        return line.x0 - left < 0.5 * body  # an item's continuation is indented
     short = previous.x1 - left < SHORT_LINE * (right - left)
+    if kind == "li":  # an item runs on into indented lines, after a line that was full
+        return short or line.x0 - left < 0.5 * body
     if line.para is not None and previous.para is not None and line.para != previous.para and (ended or short):
         return True
     if line.x0 - left > INDENT * body and line.x0 - previous.x0 > 0.5 * body:

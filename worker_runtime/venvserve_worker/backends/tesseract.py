@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from statistics import median
 from typing import Any, Dict, List, Optional
 
 from . import _options
@@ -197,15 +198,18 @@ def tsv_lines(tsv: str) -> List[TextLine]:
         key = tuple(int(c) for c in cells[1:5])  # page, block, paragraph, line
         if level == 4:
             left, top, width, height = (int(c) for c in cells[6:10])
-            lines[key] = {"box": (left, top, left + width, top + height), "words": []}
+            lines[key] = {"box": (left, top, left + width, top + height), "words": [], "heights": []}
             order.append(key)
         elif level == 5 and key in lines and cells[11].strip():
             lines[key]["words"].append(cells[11].strip())
+            lines[key]["heights"].append(int(cells[9]))
     out = []
     for key in order:
         words = lines[key]["words"]
         if words:
             x0, top, x1, bottom = lines[key]["box"]
+            # The words' median height is the type size; a superscript only makes the line box taller.
             out.append(TextLine(" ".join(words), x0, x1, top, bottom, block=key[0] * 10000 + key[1],
-                                para=(key[0] * 10000 + key[1]) * 10000 + key[2]))
+                                para=(key[0] * 10000 + key[1]) * 10000 + key[2],
+                                size=float(median(lines[key]["heights"]))))
     return out
