@@ -37,6 +37,7 @@ HEADING = 1.25  # a line this much taller than the body text is a heading
 FULL_LINE_HEADING = 1.6  # a line as wide as its block is a heading only when this much taller
 HEADING_SAME = 0.12  # heading heights this close are one level
 MAX_HEADING_CHARS = 120
+MIN_HEADING_CHARS = 4
 PARAGRAPH_GAP = 0.5  # blank gap beyond a block's usual one, in body heights, that ends a paragraph
 INDENT = 1.0  # first-line indent, in body heights
 SHORT_LINE = 0.85  # a line narrower than this fraction of its block may end a paragraph
@@ -100,23 +101,27 @@ def render(lines: Sequence[TextLine], markdown: bool) -> str:
 
 
 def _block_geometry(lines: Sequence[TextLine]) -> dict:
-    """block -> (left edge, right edge, usual blank gap between its lines)."""
+    """block -> (left edge, right edge, usual blank gap between its lines, line count).
+    A block of one line (a heading or a line spanning columns) is measured against the page."""
     edges: dict = {}
     gaps: dict = {}
     for before, line in zip([None] + list(lines), lines):
-        edge = edges.setdefault(line.block, [line.x0, line.x1])
-        edge[0], edge[1] = min(edge[0], line.x0), max(edge[1], line.x1)
+        edge = edges.setdefault(line.block, [line.x0, line.x1, 0])
+        edge[0], edge[1], edge[2] = min(edge[0], line.x0), max(edge[1], line.x1), edge[2] + 1
         if before is not None and before.block == line.block:
             gaps.setdefault(line.block, []).append(max(0.0, line.top - before.bottom))
-    return {block: (left, right, median(gaps[block]) if block in gaps else 0.0)
-            for block, (left, right) in edges.items()}
+    page = (min(line.x0 for line in lines), max(line.x1 for line in lines))
+    return {block: (left, right, median(gaps[block]) if block in gaps else 0.0, count) if count > 1
+            else (page[0], page[1], 0.0, 1) for block, (left, right, count) in edges.items()}
 
 
 def _may_be_heading(line: TextLine, body: float, blocks: dict) -> bool:
     """Short enough, not a list item, and either clearly tall or not a full line of text."""
     if len(line.text) > MAX_HEADING_CHARS or _list_item(line.text.strip()) is not None:
         return False
-    left, right, _ = blocks[line.block]
+    if sum(c.isalnum() for c in line.text) < MIN_HEADING_CHARS:
+        return False  # a detector's box around a short word is mostly padding: its height says little
+    left, right = blocks[line.block][:2]
     return line.height >= FULL_LINE_HEADING * body or line.x1 - left < SHORT_LINE * (right - left)
 
 
@@ -157,10 +162,12 @@ def _breaks(previous: Optional[TextLine], line: TextLine, body: float, blocks: d
             # An engine's own blocks (tesseract's) are paragraphs: one runs on into the
             # next block only mid-sentence, as a paragraph does across a column break.
             return ended or not text[:1].islower()
+        if blocks[line.block][3] == 1 or blocks[previous.block][3] == 1:
+            return ended or not text[:1].islower()  # a line of its own: a title, a caption
         # A column change: the paragraph runs on unless the sentence ended and the new
-        # column starts with a capital (or the next block is a spanning line).
+        # column starts with a capital.
         return ended and not text[:1].islower()
-    left, right, gap = blocks[line.block]
+    left, right, gap, _ = blocks[line.block]
     if line.top - previous.bottom > gap + PARAGRAPH_GAP * body:
         return True  # a blank gap wider than the block's usual line spacing
     short = previous.x1 - left < SHORT_LINE * (right - left)
