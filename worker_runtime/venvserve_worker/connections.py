@@ -25,6 +25,7 @@ from .http11 import HTTPError, Limits, Request, encode_response, error_response,
 LISTEN_BACKLOG = 1024
 RECV_BYTES = 256 * 1024
 LINGER_S = 1.0
+ACCEPT_BACKOFF_S = 0.05
 LINGER_BYTES = 1024 * 1024
 
 
@@ -44,7 +45,7 @@ class Connection:
 
 
 class Server:
-    """Serves ``app`` on a listening socket until SIGTERM (or ``stop()``).
+    """Serves ``app`` on a listening socket until ``stop()`` (or the process ends).
 
     ``app.check(head)`` answers None or a (status, payload) refusal before the
     body is read; ``app(request)`` answers (status, payload).
@@ -105,7 +106,8 @@ class Server:
                 sock, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # out of descriptors: the backlog keeps the rest waiting
+            except OSError:  # out of descriptors: the backlog keeps the rest waiting, and a
+                time.sleep(ACCEPT_BACKOFF_S)  # short pause keeps the poll from spinning on it
                 return
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
