@@ -236,3 +236,10 @@ def test_markdown_from_tesseracts_blocks_and_misread_bullets():
         "- Selecting a default view, which defines how the document will appear when it is opened.\n"
         "- Adding meta-data.",
     ]
+
+
+def test_a_heading_in_the_body_size_is_a_paragraph_of_its_own():
+    rows = [("The Origins of Serial Pitch", 0, 1, 1), ("Lorem ipsum dolor sit amet " + FULL, 0, 1, 0),
+            ("runs on to the end.", 0, 1, 0)]
+    assert render(lines_of(rows), markdown=True).split("\n\n") == [
+        "The Origins of Serial Pitch", "Lorem ipsum dolor sit amet " + FULL + " runs on to the end."]

@@ -41,6 +41,7 @@ MIN_HEADING_CHARS = 4
 PARAGRAPH_GAP = 0.5  # blank gap beyond a block's usual one, in body heights, that ends a paragraph
 INDENT = 1.0  # first-line indent, in body heights
 SHORT_LINE = 0.85  # a line narrower than this fraction of its block may end a paragraph
+HEADING_LINE = 0.75  # narrower still and without a full stop, it is a line of its own
 
 # Bullets, and what OCR engines read a bullet as ("°", ".", "«").
 _BULLET = re.compile(r"^\s*[-*+.\u00b0\u00ab\u2022\u00b7\u25aa\u25e6\u2023\u2013\u2014\u25cf\u25a0]\s+(?P<rest>.+)$")
@@ -177,7 +178,10 @@ def _breaks(previous: Optional[TextLine], line: TextLine, body: float, blocks: d
         return True
     if line.x0 - left > INDENT * body and line.x0 - previous.x0 > 0.5 * body:
         return True  # first-line indent
-    return ended and short
+    if ended:
+        return short
+    # Unfinished and well short of the edge, before a capital: a heading set in the body size.
+    return previous.x1 - left < HEADING_LINE * (right - left) and text[:1].isupper()
 
 
 def _join(words: List[str], text: str) -> None:
