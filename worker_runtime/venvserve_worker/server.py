@@ -58,8 +58,8 @@ def call_backend(backend, request):
         return error(500, "backend_error", "%s: %s" % (type(exc).__name__, exc))
 
 
-class Worker:
-    """Routes the gateway's requests to the backend; owns in-flight counting."""
+class App:
+    """The worker's routes: the gateway's requests to the backend; owns in-flight counting."""
 
     def __init__(self, config, backend, load_ms):
         self.config = config
@@ -148,6 +148,9 @@ class Worker:
         return None
 
 
+Worker = App  # the former name, kept until tests/e2e/test_security.py moves to App
+
+
 def boot_failure(exc):
     """The one line that says why the model cannot load, in plain words."""
     if isinstance(exc, LoadError):
@@ -197,7 +200,7 @@ def main():
     config = json.loads(os.environ.pop(protocol.CONFIG_ENV))
     lifeline.install(int(config["parent_pid"]))
     backend, load_ms = boot(config)
-    worker = Worker(config, backend, load_ms)
+    worker = App(config, backend, load_ms)
     server = listen(config, worker)
     ready = dict(worker.info())
     if not config.get("socket"):
