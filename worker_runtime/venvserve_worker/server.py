@@ -2,7 +2,10 @@
 
 Started by the gateway as ``python -m venvserve_worker`` with the interpreter
 of the model's env and this runtime on PYTHONPATH; configured by the JSON in
-``$VENVSERVE_WORKER_CONFIG``.
+``$VENVSERVE_WORKER_CONFIG``: model, architecture, options, max_concurrency,
+socket (or host and port, with token), ready_fd, parent_pid, input_dir, and
+optionally max_body_bytes (default protocol.DEFAULT_MAX_BODY_BYTES) and
+idle_timeout_s (an idle keep-alive connection is closed after it, default 300).
 """
 
 import json
