@@ -296,3 +296,20 @@ def test_an_idle_only_stop_leaves_a_worker_that_was_taken_since(monkeypatch):
         assert worker.state is WorkerState.BUSY
 
     run(go())
+
+
+def test_a_worker_handed_to_a_request_that_is_just_leaving_comes_back(monkeypatch):
+    async def go():
+        actor, _ = actor_for(monkeypatch, Script())
+        await actor.load(5)
+        worker = await actor.acquire()
+        leaving = asyncio.ensure_future(actor.acquire())
+        await asyncio.sleep(0)
+        leaving.cancel()
+        actor.release(worker, asyncio.current_task())  # handed over before the cancellation lands
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        assert worker.in_flight == 0 and worker.state is WorkerState.READY
+        assert await asyncio.wait_for(actor.acquire(), 1) is worker
+
+    run(go())

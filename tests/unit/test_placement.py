@@ -53,7 +53,7 @@ class StubActor:
     def __init__(self, model_id: str, **spec):
         self.spec = ModelSpec(id=model_id, architecture="echo", **spec)
         self.workers = []
-        self.router = Router(model_id, 1, 10)
+        self.router = Router(model_id, 1, 10, self.workers, lambda worker, task: None)
         self.reservations = set()
         self.stopped = []
 

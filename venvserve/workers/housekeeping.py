@@ -52,7 +52,6 @@ class Housekeeping:
         self._sampling: asyncio.Task | None = None
 
     async def run(self) -> None:
-        self.gpu = await asyncio.to_thread(gpu.available)
         last_health = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)

@@ -54,7 +54,7 @@ class ModelActor:
         self.last_error: tuple[float, VenvserveError] | None = None
         self.last_used = time.monotonic()
         limit = spec.max_queue if spec.max_queue is not None else host.settings.max_queue
-        self.router = Router(spec.id, spec.max_concurrency, limit)
+        self.router = Router(spec.id, spec.max_concurrency, limit, self.workers, self._take)
         self.changed = Signal()
         self._boot_ids = itertools.count(1)
         self._mailbox: asyncio.Queue = asyncio.Queue()
@@ -74,8 +74,8 @@ class ModelActor:
 
     def _unable(self) -> Unavailable:
         return Unavailable(f"model {self.spec.id!r} failed: {self.failed_reason}", code="model_failed",
-                           hint=f"see `venvserve logs {self.spec.id}`; fix the cause, then "
-                                f"POST /v1/models/{self.spec.id}/load to try again")
+                           hint=f"GET /v1/models/{self.spec.id}/logs shows its output; fix the cause, "
+                                f"then POST /v1/models/{self.spec.id}/load to try again")
 
     # -- the mailbox --------------------------------------------------------------
 
@@ -183,12 +183,9 @@ class ModelActor:
             raise Unavailable("the server is shutting down", code="shutting_down")
         if self.failed_reason:
             raise self._unable()
-        task = asyncio.current_task()
-        if not self.router.waiters:
-            worker = self.router.pick(self.workers)
-            if worker is not None:
-                self._take(worker, task)
-                return worker
+        worker = self.router.take_now(asyncio.current_task())
+        if worker is not None:
+            return worker
         self.router.admit()
         if len(self.routable()) + len(self.booting) < self.spec.replicas:
             self._post(self._on_ensure, False)
@@ -205,7 +202,7 @@ class ModelActor:
         self.last_used = worker.last_used = time.monotonic()
         if not worker.calls and worker.state is WorkerState.BUSY:
             worker.state = advance(worker.state, WorkerState.READY)
-        self.router.serve(self.workers, self._take)
+        self.router.serve()
         self.changed.notify()
         self.host.placement.changed.notify()
 
@@ -244,7 +241,7 @@ class ModelActor:
         log.info("model %s: worker %d ready in %.2fs (pid %d, model load %.0f ms)", self.spec.id, worker.id,
                  seconds, worker.pid, worker.process.info.get("load_ms") or 0)
         self.host.housekeeping.kick()
-        self.router.serve(self.workers, self._take)
+        self.router.serve()
         self._notify()
 
     def _on_boot_ended(self, bid: int, worker: Worker | None, exc: BaseException | None) -> None:

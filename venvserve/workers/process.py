@@ -28,6 +28,7 @@ BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import runpy; "
              "runpy.run_module('venvserve_worker', run_name='__main__', alter_sys=True)")
 INTERPRETER_VARIABLES = ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP")
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+READY_LINE_LIMIT = 1 << 20
 BOOT_FAILURE_PREFIX = getattr(protocol, "BOOT_FAILURE_PREFIX", "venvserve-worker: cannot boot: ")
 
 
@@ -133,33 +134,41 @@ class WorkerProcess:
                 env=env, pass_fds=(write_fd,),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        except OSError as exc:
+        except BaseException as exc:
             os.close(read_fd)
-            raise BootError(f"cannot start {self.spec.python}: {exc.strerror or exc}", None, []) from exc
+            if isinstance(exc, OSError):
+                raise BootError(f"cannot start {self.spec.python}: {exc.strerror or exc}", None, []) from exc
+            raise
         finally:
             os.close(write_fd)
         self.output.name = f"{self.spec.model} {self.proc.pid}"
         self._pump = asyncio.create_task(self._read_output())
-        ready = asyncio.get_running_loop().run_in_executor(None, _read_line, read_fd)
+        ready = asyncio.ensure_future(_ready_line(read_fd))
         exited = asyncio.ensure_future(self.proc.wait())
         try:
             done, _ = await asyncio.wait({ready, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             self.signal(signal.SIGKILL)
+            ready.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(exited), 5)
             raise
-        if ready in done and ready.result().startswith(protocol.READY_PREFIX):
+        line = ready.result() if ready in done else ""
+        if line.startswith(protocol.READY_PREFIX):
             exited.cancel()
-            self.info = json.loads(ready.result()[len(protocol.READY_PREFIX):])
+            self.info = json.loads(line[len(protocol.READY_PREFIX):])
             self.port = self.info.get("port")
             self.ready_ms = round((time.perf_counter() - t0) * 1000, 1)
             return
+        ready.cancel()
         if not done:
             await self.kill()
             raise BootError(f"worker for {self.spec.model!r} was not ready within {timeout:.0f}s",
                             None, self.tail())
-        await self.proc.wait()
+        try:  # the pipe closed without a ready line: the process is exiting, or must be made to
+            await asyncio.wait_for(asyncio.shield(exited), timeout)
+        except asyncio.TimeoutError:
+            await self.kill()
         await self.drain_output()
         code = self.proc.returncode
         raise BootError(f"worker for {self.spec.model!r} exited with status {code} before it was ready",
@@ -207,9 +216,18 @@ class WorkerProcess:
         return self.proc.returncode
 
 
-def _read_line(fd: int) -> str:
-    with os.fdopen(fd, "rb") as pipe:
-        return pipe.readline(1 << 20).decode("utf-8", "replace")
+async def _ready_line(fd: int) -> str:
+    """The one line the worker writes on its ready pipe ("" if it closes the pipe first), read on the loop."""
+    reader = asyncio.StreamReader(limit=READY_LINE_LIMIT)
+    pipe = os.fdopen(fd, "rb", buffering=0)
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    try:
+        return (await reader.readline()).decode("utf-8", "replace")
+    except ValueError:  # a line over the limit is no ready line
+        return ""
+    finally:
+        transport.close()
 
 
 def describe_exit(code: int | None) -> str:

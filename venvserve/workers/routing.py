@@ -27,20 +27,23 @@ class Waiter:
 
 
 class Router:
-    def __init__(self, model: str, max_concurrency: int, max_queue: int):
+    def __init__(self, model: str, max_concurrency: int, max_queue: int, workers: list[Worker],
+                 take: Callable[[Worker, asyncio.Task | None], None]):
         self.model = model
         self.max_concurrency = max_concurrency
         self.max_queue = max_queue
+        self.workers = workers  # the actor's own list, read here, never written
+        self.take = take  # the actor's: marks a worker taken by a request
         self.waiters: collections.deque[Waiter] = collections.deque()
 
     @property
     def queued(self) -> int:
         return sum(1 for w in self.waiters if not w.future.done())
 
-    def pick(self, workers: list[Worker]) -> Worker | None:
+    def pick(self) -> Worker | None:
         """The least busy routable worker with a free slot; the least recently used on a tie."""
         best = None
-        for w in workers:
+        for w in self.workers:
             if w.state in ROUTABLE and len(w.calls) < self.max_concurrency:
                 if best is None or (len(w.calls), w.last_used) < (len(best.calls), best.last_used):
                     best = w
@@ -53,17 +56,26 @@ class Router:
             raise TooManyRequests(f"model {self.model!r} has {queued} requests queued (limit {self.max_queue})",
                                   headers={"Retry-After": "1"}, hint="retry after a second")
 
-    def serve(self, workers: list[Worker], take: Callable[[Worker, asyncio.Task | None], None]) -> None:
+    def take_now(self, task: asyncio.Task | None) -> Worker | None:
+        """A free worker for a request that arrives when nobody is queued; None: it must queue."""
+        if self.queued:
+            return None
+        worker = self.pick()
+        if worker is not None:
+            self.take(worker, task)
+        return worker
+
+    def serve(self) -> None:
         """Hand free workers to queued requests, oldest first."""
         while self.waiters:
             if self.waiters[0].future.done():  # cancelled, timed out or failed already
                 self.waiters.popleft()
                 continue
-            worker = self.pick(workers)
+            worker = self.pick()
             if worker is None:
                 return
             waiter = self.waiters.popleft()
-            take(worker, waiter.task)
+            self.take(worker, waiter.task)
             waiter.future.set_result(worker)
 
     def fail_all(self, error: Exception) -> None:
@@ -78,6 +90,7 @@ class Router:
         loop = asyncio.get_running_loop()
         waiter = Waiter(loop.create_future(), asyncio.current_task())
         self.waiters.append(waiter)
+        self.serve()  # a worker may be free while those ahead were leaving
         deadline = loop.time() + timeout
         try:
             while True:

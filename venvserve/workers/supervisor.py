@@ -32,7 +32,7 @@ from .logring import LogLine, LogRing
 from .model import ModelActor
 from .placement import Placement
 from .runtime_path import runtime_path
-from .state import LIVE, ROUTABLE, WorkerState
+from .state import LIVE, ROUTABLE, Activity, WorkerState
 from .worker import Worker, crash_error
 
 log = logging.getLogger("venvserve.supervisor")
@@ -215,7 +215,7 @@ class Supervisor:
     def model_state(self, model_id: str) -> dict:
         actor = self.actors.get(model_id)
         if actor is None:
-            return {"state": "unloaded", "activity": "idle", "workers": 0, "queued": 0, "spawns": 0,
+            return {"state": "unloaded", "activity": Activity.IDLE.value, "workers": 0, "queued": 0, "spawns": 0,
                     "failed_reason": None}
         live = actor.live()
         if actor.failed_reason:
