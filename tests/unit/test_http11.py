@@ -225,3 +225,25 @@ def test_idle_connections_hold_no_thread_and_stalled_heads_are_closed(served):
     for s in idle:
         s.close()
     assert wait_until(lambda: len(server.selector.get_map()) <= 2, timeout=10)
+
+
+def test_a_served_connection_outlives_one_that_never_sent_a_request(served):
+    """The gateway's pooled connection stays open while idle; a silent one is closed."""
+    path, app, _ = served
+    pooled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    pooled.connect(path)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(path)
+    pooled.sendall(post(b"x", "Content-Length: 1", "X-Token: secret"))
+    pooled.settimeout(10)
+    assert status_of(pooled.recv(65536)) == 200
+    silent.settimeout(10)
+    assert silent.recv(100) == b""  # closed after head_timeout (1 s here)
+    pooled.setblocking(False)
+    with pytest.raises(BlockingIOError):  # still open: nothing to read, no end of stream
+        pooled.recv(100)
+    pooled.setblocking(True)
+    pooled.sendall(post(b"yz", "Content-Length: 2", "X-Token: secret"))
+    assert status_of(pooled.recv(65536)) == 200
+    pooled.close()
+    silent.close()

@@ -5,8 +5,9 @@ thread (the main thread) watches every idle connection with ``selectors`` and
 hands one to the pool only once a whole request head has arrived. A pool
 thread checks the head with the app (the token, before any body byte is
 read), reads the body, calls the app, writes the answer, and gives the
-connection back to the poll thread. Connections idle past ``idle_timeout``
-and heads that trickle in slower than ``head_timeout`` are closed.
+connection back to the poll thread. A head that trickles in slower than
+``head_timeout``, a connection that sends nothing for as long, and a served
+connection idle past ``idle_timeout`` are closed.
 
 SIGTERM keeps its default meaning, exit now: the gateway drains a worker
 (waits for its requests) before it signals, and signals without draining
@@ -30,12 +31,13 @@ LINGER_BYTES = 1024 * 1024
 
 
 class Connection:
-    __slots__ = ("sock", "buf", "since")
+    __slots__ = ("sock", "buf", "since", "served")
 
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
         self.since = time.monotonic()  # when it last became idle, or its head began
+        self.served = False  # a request was answered on it: it is the gateway's pooled connection
 
     def close(self):
         try:
@@ -51,7 +53,7 @@ class Server:
     body is read; ``app(request)`` answers (status, payload).
     """
 
-    def __init__(self, sock, app, threads=3, limits=None, idle_timeout=300.0, head_timeout=30.0,
+    def __init__(self, sock, app, threads=3, limits=None, idle_timeout=3600.0, head_timeout=30.0,
                  body_timeout=60.0):
         self.sock = sock
         self.app = app
@@ -156,7 +158,9 @@ class Server:
             conn = key.data
             if conn is None:
                 continue
-            limit = self.head_timeout if conn.buf else self.idle_timeout
+            # A connection that never sent a request gets as long as a slow head; one the
+            # gateway keeps in its pool, the long idle timeout (closing it races its next use).
+            limit = self.idle_timeout if conn.served and not conn.buf else self.head_timeout
             if now - conn.since > limit:
                 self._drop(conn)
 
@@ -247,6 +251,7 @@ class Server:
                 conn.sock.sendall(encode_response(status, payload, close))
             except OSError:
                 return False
+            conn.served = True
             if close:
                 return False
 

@@ -5,7 +5,7 @@ of the model's env and this runtime on PYTHONPATH; configured by the JSON in
 ``$VENVSERVE_WORKER_CONFIG``: model, architecture, options, max_concurrency,
 socket (or host and port, with token), ready_fd, parent_pid, input_dir, and
 optionally max_body_bytes (default protocol.DEFAULT_MAX_BODY_BYTES) and
-idle_timeout_s (an idle keep-alive connection is closed after it, default 300).
+idle_timeout_s (an idle keep-alive connection is closed after it, default 3600).
 """
 
 import json
@@ -196,7 +196,7 @@ def listen(config, worker):
     # keep /healthz and /info answering while every slot is busy.
     threads = max(1, int(config.get("max_concurrency") or 1)) + 2
     return Server(sock, worker, threads=threads, limits=limits,
-                  idle_timeout=float(config.get("idle_timeout_s") or 300.0))
+                  idle_timeout=float(config.get("idle_timeout_s") or 3600.0))
 
 
 def main():
