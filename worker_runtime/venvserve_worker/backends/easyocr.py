@@ -10,11 +10,13 @@ its downloads are disabled, so nothing is ever fetched.
 - ``device``: ``"auto"`` (default: CUDA when torch sees a GPU, else the CPU),
   ``"cpu"``, ``"cuda"`` or ``"cuda:N"``. The device that ran is in every page
   of the answer and in the worker's ``/info``.
-- ``threads``: torch's intra-op threads on the CPU (default 2). On a 2-core
-  machine 2 reads a page faster than 1 (see docs/gpu-models.md for the
-  figures); one replica uses both cores, so run one replica there.
-- ``quantize``: EasyOCR's dynamic int8 quantisation of both networks on the
-  CPU (default true, EasyOCR's own default).
+- ``threads``: torch's intra-op threads on the CPU (default 1). Measured on a
+  2-core machine: 2 threads read a page faster only while the second core is
+  otherwise idle, and cost 20-100 % more CPU per page whenever anything else
+  runs (figures in docs/gpu-models.md).
+- ``quantize``: EasyOCR's dynamic int8 quantisation on the CPU (default true,
+  EasyOCR's own default); it covers linear and LSTM layers, so the
+  recogniser, not the detector's convolutions.
 - ``readtext``: extra keyword arguments for ``Reader.readtext``, e.g.
   ``{"canvas_size": 1600, "batch_size": 8}``.
 - ``warmup``: read one synthetic line during load (default true), so the first
@@ -23,7 +25,6 @@ its downloads are disabled, so nothing is ever fetched.
 
 import os
 import threading
-import time
 import warnings
 from typing import Any, Dict, List
 
