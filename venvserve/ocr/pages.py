@@ -63,7 +63,11 @@ async def ocr_page(call: CallPage, page: Page, fmt: str, options: dict) -> dict:
     finally:
         if page.rendered:
             discard(page.path)
-    return {"page": page.number, "text": answer["pages"][0]["text"]}
+    result = answer["pages"][0]
+    out = {"page": page.number, "text": result["text"]}
+    if isinstance(result.get("device"), str):  # engines that pick their device say which ran
+        out["device"] = result["device"][:32]
+    return out
 
 
 async def release(decoders, doc: Document) -> None:
