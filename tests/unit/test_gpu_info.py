@@ -88,3 +88,37 @@ def test_memory_is_sampled_in_a_thread_and_measured_json_is_written_only_when_fi
     asyncio.run(go())
     assert len(writes) == 2
     assert keeper.measured["m"]["rss_mb"] == 180 and keeper.rss_mb(worker) == 180.0
+
+
+def test_status_views_read_the_cache_and_never_ask_the_tools(tmp_path, monkeypatch):
+    import asyncio
+    from types import SimpleNamespace
+
+    from venvserve.catalog import ModelSpec
+    from venvserve.settings import Settings
+    from venvserve.system import processes
+    from venvserve.workers import supervisor as supervision
+    from venvserve.workers.state import WorkerState
+    from venvserve.workers.worker import Worker
+
+    def never(*args, **kwargs):
+        raise AssertionError("a view asked the system")
+
+    for module, name in ((gpu, "process_memory_mb"), (gpu, "used_memory_mb"), (processes, "rss_mb")):
+        monkeypatch.setattr(module, name, never)
+    settings = Settings(data_dir=tmp_path, gpu_memory_budget_mb=0)
+    spec = ModelSpec(id="m", architecture="echo", device="cuda")
+
+    async def go():
+        sup = supervision.Supervisor(settings, SimpleNamespace(get=lambda i: spec), None, tmp_path)
+        actor = sup.actors["m"] = supervision.ModelActor(spec, sup)
+        process = SimpleNamespace(pid=4242, port=None, ready_ms=5.0, info={"load_ms": 1.0, "rss_mb": 9.0},
+                                  spec=SimpleNamespace(socket=tmp_path / "w.sock"))
+        actor.workers.append(Worker(1, "m", process, "python", None, None, state=WorkerState.READY))
+        sup.housekeeping.memory = {4242: (120.0, 2048)}
+        [view] = sup.worker_views()
+        assert (view["rss_mb"], view["gpu_mb"], view["state"]) == (120.0, 2048, "ready")
+        assert sup.model_state("m")["state"] == "loaded"
+        assert sup.budget_view()["loaded_models"] == 1
+
+    asyncio.run(go())

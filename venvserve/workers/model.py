@@ -25,7 +25,7 @@ from .boot import Boot
 from .process import BootError, describe_exit
 from .routing import Router
 from .state import LIVE, ROUTABLE, Activity, WorkerState, advance
-from .worker import Signal, Worker
+from .worker import Mailbox, Signal, Worker
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -57,8 +57,8 @@ class ModelActor:
         self.router = Router(spec.id, spec.max_concurrency, limit, self.workers, self._take)
         self.changed = Signal()
         self._boot_ids = itertools.count(1)
-        self._mailbox: asyncio.Queue = asyncio.Queue()
-        self._runner = host.spawn(self._run())
+        self._mailbox = Mailbox(f"model {spec.id}")
+        self._runner = host.spawn(self._mailbox.run())
 
     # -- reading ----------------------------------------------------------------
 
@@ -77,26 +77,9 @@ class ModelActor:
                            hint=f"GET /v1/models/{self.spec.id}/logs shows its output; fix the cause, "
                                 f"then POST /v1/models/{self.spec.id}/load to try again")
 
-    # -- the mailbox --------------------------------------------------------------
-
     def _post(self, handler: Callable, *args) -> asyncio.Future:
-        """Queue an intent; the future holds what its handler returned."""
-        done = asyncio.get_running_loop().create_future()
-        self._mailbox.put_nowait((handler, args, done))
-        return done
-
-    async def _run(self) -> None:
-        while True:
-            handler, args, done = await self._mailbox.get()
-            try:
-                result = handler(*args)
-            except Exception as exc:
-                log.exception("model %s: %s failed", self.spec.id, handler.__name__)
-                if not done.done():
-                    done.set_exception(exc)
-                continue
-            if not done.done():
-                done.set_result(result)
+        """Queue an intent for the runner; the future holds what its handler returned."""
+        return self._mailbox.post(handler, *args)
 
     # -- intents ------------------------------------------------------------------
 

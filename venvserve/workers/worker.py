@@ -1,6 +1,8 @@
-"""One worker as the supervisor sees it: its process, client, state and calls."""
+"""One worker as the supervisor sees it (its process, client, state and calls),
+and the two loop primitives a model's actor is built on: Mailbox and Signal."""
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +11,8 @@ from ..errors import VenvserveError
 from .client import BadAnswer, WorkerClient
 from .process import WorkerProcess, describe_exit
 from .state import WorkerState
+
+log = logging.getLogger("venvserve.supervisor")
 
 
 @dataclass(eq=False)
@@ -84,3 +88,30 @@ class Signal:
             pass
         finally:
             self._waiters.discard(waiter)
+
+
+class Mailbox:
+    """Intents applied one at a time, in order, by one runner task: their handlers never interleave."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._queue: asyncio.Queue = asyncio.Queue()
+
+    def post(self, handler, *args) -> asyncio.Future:
+        done = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((handler, args, done))
+        return done
+
+    async def run(self) -> None:
+        while True:
+            handler, args, done = await self._queue.get()
+            try:
+                result = handler(*args)
+            except Exception as exc:  # a bug in one handler must not stop the model's runner
+                log.exception("%s: %s failed", self.name, getattr(handler, "__name__", handler))
+                if not done.done():
+                    done.set_exception(exc)
+                    done.exception()  # logged above; nobody need retrieve it
+                continue
+            if not done.done():
+                done.set_result(result)
