@@ -72,13 +72,15 @@ class Gateway:
                                     DecoderLimits.from_settings(settings), cwd=self.run_dir)
         self.started = time.time()
 
-    async def start(self) -> None:
+    async def start(self, jobs: bool = True) -> None:
+        """``jobs=False`` for a one-off in-process run (the CLI): it must not resume a server's jobs."""
         removed = await asyncio.to_thread(self.envs.clean_half_built)
         for path in removed:
             log.warning("removed a half-built env left by an earlier run: %s", path)
         await self.supervisor.start()
-        from .jobs import Jobs  # durable OCR jobs, resumed where they stopped
-        self.jobs = await Jobs.open(self)
+        if jobs:
+            from .jobs import Jobs  # durable OCR jobs, resumed where they stopped
+            self.jobs = await Jobs.open(self)
 
     async def stop(self) -> None:
         if hasattr(self, "jobs"):

@@ -58,7 +58,8 @@ class Settings(BaseSettings):
 
     # -- documents --------------------------------------------------------
     pdf_dpi: int = Field(200, ge=36, le=600)
-    max_pdf_pages: int = Field(200, ge=1)
+    max_pdf_pages: int = Field(200, ge=1)  # one synchronous /v1/ocr request
+    max_job_pages: int = Field(5000, ge=1)  # one document of a durable job (pages are read as they are needed)
     max_page_pixels: int = Field(60_000_000, ge=1)  # a rendered page or an image larger than this: 413
     decoders: int = Field(0, ge=0)  # decoder processes; 0 = one per core, at most 4
     decoder_memory_mb: int = Field(1024, ge=64)  # address-space cap of one decoder process

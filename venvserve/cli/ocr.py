@@ -186,7 +186,7 @@ async def _ocr_local(settings: Settings, files: list[Path], model: str | None, f
         cause, _, hint = (reason or "").partition("; ")
         raise Unavailable(f"model {model_id!r} is not available: {cause}", code="model_unavailable",
                           hint=hint or "`venvserve doctor` checks what this machine has")
-    await gw.start()
+    await gw.start(jobs=False)
     try:
         if spec.python_env:
             await build_env(gw.envs, spec.python_env)

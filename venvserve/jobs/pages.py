@@ -18,7 +18,7 @@ class Pages:
 
     async def inspect(self, path: Path, size: int) -> tuple[str, int]:
         """The file's kind (``pdf`` or ``image``) and page count, with ``/v1/ocr``'s errors for bad input."""
-        doc = await ocr.open_document(self.gw.decoders, path, size, self.gw.settings.max_pdf_pages)
+        doc = await ocr.open_document(self.gw.decoders, path, size, self.gw.settings.max_job_pages)
         await ocr.release(self.gw.decoders, doc)
         return doc.kind, doc.pages
 
