@@ -313,3 +313,16 @@ def test_a_worker_handed_to_a_request_that_is_just_leaving_comes_back(monkeypatc
         assert await asyncio.wait_for(actor.acquire(), 1) is worker
 
     run(go())
+
+
+def test_nothing_starts_once_the_server_is_shutting_down(monkeypatch):
+    async def go():
+        actor, host = actor_for(monkeypatch, Script())
+        host.draining = True
+        for attempt in (actor.load(5), actor.acquire()):
+            with pytest.raises(Unavailable) as caught:
+                await attempt
+            assert caught.value.code == "shutting_down"
+        assert actor.spawns == 0 and not actor.booting
+
+    run(go())

@@ -85,6 +85,8 @@ class ModelActor:
 
     async def load(self, timeout: float) -> list[Worker]:
         """Start every replica and wait until all are ready."""
+        if self.host.draining:
+            raise Unavailable("the server is shutting down", code="shutting_down")
         unloads, since = self.unloads, time.monotonic()
         await self._post(self._on_ensure, True)
         deadline = since + timeout

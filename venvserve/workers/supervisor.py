@@ -95,7 +95,7 @@ class Supervisor:
         self.housekeeping.gpu = await asyncio.to_thread(gpu.available)
         self.spawn(self.housekeeping.run())
 
-    def _actor(self, model_id: str) -> ModelActor:
+    def _actor(self, model_id: str, create: bool = True) -> ModelActor | None:
         actor = self.actors.get(model_id)
         spec = self.catalog.get(model_id)
         if spec is None:
@@ -104,7 +104,7 @@ class Supervisor:
         ok, reason = availability.check(spec, self.envs)
         if not ok:
             raise Unavailable(f"model {model_id!r} is not available: {reason}", code="model_unavailable")
-        if actor is None:
+        if actor is None and create:
             actor = self.actors[model_id] = ModelActor(spec, self)
         return actor
 
@@ -161,9 +161,9 @@ class Supervisor:
 
     async def unload(self, model_id: str) -> int:
         """Stop the model's workers once their in-flight requests finish; a start under way is aborted."""
-        actor = self.actors.get(model_id)
+        actor = self.actors.get(model_id)  # a model with workers unloads even if it turned unavailable
         if actor is None:
-            self._actor(model_id)  # unknown or unavailable: the same error as elsewhere
+            self._actor(model_id, create=False)  # unknown or unavailable: the same error as elsewhere
             return 0
         return await actor.unload()
 
