@@ -1,0 +1,142 @@
+"""Page-sized documents through the gateway: the numbers and the reading order that used to
+come back wrong (the real-document benchmark is bench/quality; docs/ocr-quality.md).
+
+Pages are rendered here at print sizes: 200 dpi, 10-11 pt type. The text is prose from
+the groff pdfmark manual, so the lines look like a real page's and not like test labels.
+"""
+
+import shutil
+
+import pytest
+
+from support import FONT, cer, image_bytes
+
+DPI = 200
+BODY_PX = 30  # 10.8 pt at 200 dpi
+
+PROSE = [
+    "It might appear that it is a fairly simple matter to produce documents in",
+    "Portable Document Format, commonly known as PDF, using GNU Troff as the",
+    "document formatter. Indeed, the default output format of groff is the native",
+    "PostScript format, which PDF producers such as Acrobat Distiller or Ghostscript",
+    "expect as their input format. Thus, the PDF production process would seem to",
+    "entail simply formatting the document source with groff, to produce a version",
+    "of the document which can subsequently be processed to generate the final PDF.",
+    "For many PDF production requirements, the production cycle described above",
+    "may be sufficient. However, this is a limited PDF production method, in which",
+    "the resultant document represents no more than an on screen image of the page.",
+]
+LEFT = [
+    "The Portable Document Format provides",
+    "a number of features which enhance the",
+    "experience of reading a document on the",
+    "screen, but which are of little value to",
+    "a document which is merely printed. It",
+    "is possible to exploit these features,",
+]
+RIGHT = [
+    "The markup techniques to be described",
+    "have been utilised in the production of",
+    "the PDF version of this document itself.",
+    "This has been formatted using the ms",
+    "macro package; thus, usage examples may",
+    "be found in the document source file.",
+]
+
+
+def font(px: int):
+    from PIL import ImageFont
+
+    return ImageFont.truetype(FONT, px)
+
+
+def page(width_in: float = 8.5, height_in: float = 5.5):
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (int(width_in * DPI), int(height_in * DPI)), 255)
+    return image, ImageDraw.Draw(image)
+
+
+HEADING = "1. Introduction Draft 2, page 3"
+NOTE, NOTE_LINE = "[12]", 4  # a margin note at the far end of a body line
+
+
+def tilted_page():
+    """A heading whose two ends stand far apart on one line, then prose with a note in the
+    right margin, turned 1.5°."""
+    from PIL import Image
+
+    image, draw = page(height_in=4)
+    draw.text((DPI // 2, DPI // 2), "1. Introduction", fill=0, font=font(44))
+    draw.text((int(6.6 * DPI), DPI // 2 + 12), "Draft 2, page 3", fill=0, font=font(BODY_PX))
+    for i, line in enumerate(PROSE):
+        draw.text((DPI // 2, DPI // 2 + 90 + i * BODY_PX * 1.3), line, fill=0, font=font(BODY_PX))
+    draw.text((int(7.7 * DPI), DPI // 2 + 90 + NOTE_LINE * BODY_PX * 1.3), NOTE, fill=0, font=font(BODY_PX))
+    return image.rotate(1.5, resample=Image.BICUBIC, expand=True, fillcolor=255), draw
+
+
+def ocr(server, data: bytes, filename: str, model: str) -> str:
+    r = server.client.post("/v1/ocr", data={"model": model},
+                           files={"file": (filename, data, "application/octet-stream")})
+    assert r.status_code == 200, r.text
+    return r.json()["text"]
+
+
+def positions(expected: list[str], text: str, max_cer: float = 0.12) -> list[int]:
+    """For each expected line, the index of the answer's line that reads it."""
+    got = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    found = []
+    for line in expected:
+        rates = [cer(line, g) for g in got]
+        best = min(range(len(got)), key=rates.__getitem__)
+        assert rates[best] <= max_cer, f"{line!r} not read (closest {got[best]!r}):\n{text}"
+        found.append(best)
+    return found
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs the tesseract binary")
+def test_tesseract_reads_the_numbers_of_a_200_dpi_table_pdf(ocr_server):
+    """A 10 pt table in a PDF, rendered by the gateway at 200 dpi: tesseract once read
+    1.0 as 0, 1.3 as 3, 1.7 as 7, 14 as 4 and "list" as "ist" on such a page, guessing
+    238 dpi for a re-encoded copy."""
+    rows = [["Item", "Ratio", "Count", "Note"], ["alpha", "1.0", "14", "list"], ["beta", "1.3", "27", "follow"],
+            ["gamma", "1.7", "140", "0.25"], ["delta", "2.5", "3.5", "11"]]
+    image, draw = page(height_in=2.5)
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            draw.text((DPI + c * 0.7 * DPI, DPI // 2 + r * 1.5 * 28), cell, fill=0, font=font(28))
+    text = ocr(ocr_server, image_bytes(image, "PDF", resolution=DPI), "table.pdf", "tesseract")
+    # Every cell, each exactly once; tesseract's page segmentation may take the table's
+    # columns as blocks of their own, so rows or columns are both the table's order.
+    cells = [cell for row in rows for cell in row]
+    assert sorted(text.split()) == sorted(cells), text
+    by_columns = [row[c] for c in range(len(rows[0])) for row in rows]
+    assert text.split() in (cells, by_columns), text
+
+
+def test_a_page_tilted_by_1_5_degrees_comes_back_in_line_order(ocr_server):
+    """A heading and ten body lines, the page turned 1.5°: across the page the lines drift
+    by about a line's height, so grouping fragments by their upright boxes put the far end
+    of the heading on a line of its own (and, on real pages, read lines in reverse)."""
+    image, draw = tilted_page()
+    text = ocr(ocr_server, image_bytes(image, "PNG", dpi=(DPI, DPI)), "tilted.png", "rapidocr")
+    lines = [HEADING] + PROSE[:NOTE_LINE] + [PROSE[NOTE_LINE] + " " + NOTE] + PROSE[NOTE_LINE + 1:]
+    found = positions(lines, text)
+    assert found == sorted(found) and len(set(found)) == len(found), (found, text)
+    assert cer(" ".join(lines), " ".join(text.split())) <= 0.03, text
+
+
+@pytest.mark.parametrize("model", ["rapidocr", "tesseract"])
+def test_a_two_column_page_comes_back_column_by_column(ocr_server, model):
+    """A full-width title over two columns: the title, then the left column, then the right
+    (a box engine's own order reads across the gutter, row by row)."""
+    image, draw = page(height_in=3.5)
+    title = "Producing PDF Documents with GNU Troff"
+    draw.text((DPI // 2, DPI // 3), title, fill=0, font=font(44))
+    for i, (left, right) in enumerate(zip(LEFT, RIGHT)):
+        y = DPI // 3 + 100 + i * BODY_PX * 1.3
+        draw.text((DPI // 2, y), left, fill=0, font=font(BODY_PX))
+        draw.text((DPI // 2 + 3.9 * DPI, y), right, fill=0, font=font(BODY_PX))
+    text = ocr(ocr_server, image_bytes(image, "PNG", dpi=(DPI, DPI)), "columns.png", model)
+    found = positions([title] + LEFT + RIGHT, text)
+    assert found == sorted(found) and len(set(found)) == len(found), (found, text)
