@@ -85,6 +85,24 @@ def pull_weights(options: Dict[str, Any], default: str) -> Dict[str, Any]:
     return {"weights": name, "revision": revision, "path": path, "downloaded": True}
 
 
+def cpu_threads(options: Dict[str, Any]) -> Optional[int]:
+    """The ``threads`` option (torch's CPU threads), set in the environment
+    before torch is imported, so that OpenMP sizes its pool from it.
+
+    On a CPU shared with other workers, torch's default (one thread per core)
+    oversubscribes it: the tiny test models run ten times slower on 2 busy cores.
+    """
+    threads = _options.positive_int(options, "threads")
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    return threads
+
+
+def apply_threads(torch: Any, threads: Optional[int]) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def torch_device(torch: Any, options: Dict[str, Any]) -> str:
     """``device`` option, else cuda when torch sees a GPU, else cpu."""
     device = options.get("device")
@@ -153,6 +171,8 @@ class HubWeights:
     `venvserve models pull`). Subclasses set ``DEFAULT_WEIGHTS``."""
 
     DEFAULT_WEIGHTS = ""
+    # Built for a GPU: availability says so when the catalog runs it on the CPU.
+    PREFERS_GPU = True
 
     @classmethod
     def weights_needed(cls, options: Dict[str, Any]) -> list:

@@ -13,7 +13,7 @@ transformers 4.47.1 (with torch 2.6.0).
   folder; ``revision``: hub revision to pin.
 - ``device`` (default cuda when torch sees a GPU) and ``dtype`` (default
   bfloat16 on CUDA). The remote code's ``infer()`` calls ``.cuda()`` itself,
-  so DeepSeek-OCR runs on CUDA only.
+  so DeepSeek-OCR runs on CUDA only; ``threads``: torch's CPU threads.
 - ``attn_implementation``: "eager" (default: DeepSeek's own attention, no
   compiled extension) or "flash_attention_2" (needs the env's optional
   ``flash-attn`` extra, built with nvcc).
@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Tuple
 
 from . import _hub, _options
 from ._ocr_common import check_ocr_request, package_versions
+from .base import LoadError
 
 DEFAULT_WEIGHTS = "deepseek-ai/DeepSeek-OCR"
 PACKAGES = ("torch", "transformers", "tokenizers", "flash-attn", "einops", "pillow")
@@ -130,6 +131,22 @@ def patch_remote_code(folder: str) -> Dict[str, List[str]]:
     return patched
 
 
+def check_remote_code_imports() -> None:
+    """What modeling_deepseekv2.py imports from transformers, imported here first:
+    in an env with another transformers the load fails with this message instead
+    of deep inside the remote code."""
+    import transformers
+
+    try:
+        from transformers.models.llama.modeling_llama import LlamaFlashAttention2  # noqa: F401
+    except ImportError:
+        raise LoadError(
+            "transformers %s has no LlamaFlashAttention2, which DeepSeek-OCR's remote code imports "
+            "(transformers removed it in 4.48); run the model in the env 'deepseek-ocr' "
+            "(transformers 4.47.1) or set the model option patch_remote_code: true"
+            % transformers.__version__) from None
+
+
 class DeepSeekOCRBackend(_hub.HubWeights):
     DEFAULT_WEIGHTS = DEFAULT_WEIGHTS
 
@@ -152,15 +169,20 @@ class DeepSeekOCRBackend(_hub.HubWeights):
                        _options.flag(options, "crop_mode", True))
         attn = _options.text(options, "attn_implementation", "eager")
         patch = _options.flag(options, "patch_remote_code", False)
+        threads = _hub.cpu_threads(options)
+        # The weights before torch: without them the load fails in a second, not after torch's import.
+        folder = _hub.resolve_weights(options, DEFAULT_WEIGHTS)
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        _hub.apply_threads(torch, threads)
         self._options = options
         device = _hub.torch_device(torch, options)
         dtype = _hub.torch_dtype(torch, options, device)
-        folder = _hub.resolve_weights(options, DEFAULT_WEIGHTS)
         if patch:
             self._patched = patch_remote_code(folder)
+        else:
+            check_remote_code_imports()
         self._tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
         model = AutoModel.from_pretrained(folder, trust_remote_code=True, use_safetensors=True,
                                           _attn_implementation=attn, torch_dtype=dtype)

@@ -12,7 +12,8 @@ asked for transformers at commit 82a06db0 from GitHub.
   repo (the repo's root became HunyuanOCR-1.5 in July 2026, with 1.0 kept
   under ``v1.0/``).
 - ``device`` (default cuda when torch sees a GPU), ``dtype`` (default bfloat16
-  on CUDA), ``attn_implementation`` (default "eager", as the model card uses).
+  on CUDA), ``attn_implementation`` (default "eager", as the model card uses),
+  ``threads`` (torch's CPU threads).
 - ``max_new_tokens`` (default 8192; the model card allows 16384).
 - ``prompts``: ``{"text": ..., "markdown": ...}`` to replace the model's prompts.
 
@@ -60,8 +61,12 @@ class HunyuanOCRBackend(_hub.HubWeights):
         self._max_new = _hub.positive(options, "max_new_tokens", 8192)
         attn = _options.text(options, "attn_implementation", "eager")
         subfolder = _options.text(options, "subfolder")
+        threads = _hub.cpu_threads(options)
+        folder = _hub.resolve_weights(options, DEFAULT_WEIGHTS)  # missing weights fail before torch's import
         import torch
         import transformers
+
+        _hub.apply_threads(torch, threads)
 
         model_class = getattr(transformers, "HunYuanVLForConditionalGeneration", None)
         if model_class is None:
@@ -70,7 +75,6 @@ class HunyuanOCRBackend(_hub.HubWeights):
                 "transformers >= 5.13.0 (the env template 'hunyuan' pins it)" % transformers.__version__)
         device = _hub.torch_device(torch, options)
         dtype = _hub.torch_dtype(torch, options, device)
-        folder = _hub.resolve_weights(options, DEFAULT_WEIGHTS)
         sub = {"subfolder": subfolder} if subfolder else {}
         self._processor = transformers.AutoProcessor.from_pretrained(folder, backend="pil", **sub)
         model = model_class.from_pretrained(

@@ -12,7 +12,7 @@ them into plain text or markdown.
   local folder; ``revision`` pins a hub revision.
 - ``device`` (default cuda when torch sees a GPU; the weights load in their
   own dtype, bfloat16); ``batch_size`` (blocks per generate call, default
-  mineru-vl-utils' choice).
+  mineru-vl-utils' choice); ``threads`` (torch's CPU threads).
 
 Request ``options``: none.
 """
@@ -118,11 +118,13 @@ class MinerUBackend(_hub.HubWeights):
         t0 = time.perf_counter()
         options = dict(options or {})
         batch_size = _options.positive_int(options, "batch_size")  # checked before the slow imports
+        threads = _hub.cpu_threads(options)
+        folder = _hub.resolve_weights(options, DEFAULT_WEIGHTS)  # missing weights fail before torch's import
         import torch
         from mineru_vl_utils import MinerUClient
 
+        _hub.apply_threads(torch, threads)
         device = _hub.torch_device(torch, options)
-        folder = _hub.resolve_weights(options, DEFAULT_WEIGHTS)
         try:  # mineru-vl-utils >= 2 (transformers 5): its loaders fix the tied lm_head
             from mineru_vl_utils.transformers_loading import load_transformers_model, load_transformers_processor
 
