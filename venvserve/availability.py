@@ -43,7 +43,10 @@ def check(spec: ModelSpec, envs: EnvManager) -> tuple[bool, str | None]:
             envs.template(spec.python_env)
         except NotFound as exc:
             return False, exc.message
-    return check_weights(spec, envs.root.parent)
+    ok, reason = check_weights(spec, envs.root.parent)
+    if ok and spec.device == "cpu" and getattr(backend_class(spec.architecture), "PREFERS_GPU", False):
+        reason = "runs on the CPU (slow): a model built for a GPU; its device cuda runs it on one"
+    return ok, reason
 
 
 # -- model weights ------------------------------------------------------------

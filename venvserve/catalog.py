@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .names import is_env_name, is_model_id
 
@@ -35,6 +35,16 @@ class ModelSpec(BaseModel):
     max_queue: int | None = Field(None, ge=0)
     idle_timeout_s: float | None = Field(None, ge=0)
     description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cpu_reaches_the_backend(cls, data: Any) -> Any:
+        # A GPU model's backend picks CUDA whenever torch sees a GPU: a catalog that
+        # says "device": "cpu" hands that on as the option `device`, unless it sets one.
+        options = data.get("options", {}) if isinstance(data, dict) else None
+        if isinstance(options, dict) and data.get("device") == "cpu" and "device" not in options:
+            data = {**data, "options": {**options, "device": "cpu"}}
+        return data
 
     @field_validator("id")
     @classmethod
