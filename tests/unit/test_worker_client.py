@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import types
 
 import pytest
 from hypothesis import given, settings
@@ -82,6 +83,26 @@ def test_answers_come_back_as_the_worker_wrote_them_over_one_kept_alive_connecti
     assert raw == (200, b'{"echo" :  {"a":1}}')
     assert data == {"echo": {"b": 2}}
     assert peer.connections == 1
+
+
+def test_a_connection_idle_past_the_pool_limit_is_closed_not_reused(monkeypatch):
+    # The worker closes connections idle for an hour; the gateway must drop them well before.
+    peer = Peer(lambda body: ok(b"{}"))
+    clock = [1000.0]
+    monkeypatch.setattr(client_module, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+
+    async def go():
+        async with peer.running() as client:
+            await client.call_raw("POST", "/infer", b"{}", timeout=5)
+            clock[0] += client_module.POOL_IDLE_S - 1
+            await client.call_raw("POST", "/infer", b"{}", timeout=5)  # still fresh: reused
+            clock[0] += client_module.POOL_IDLE_S + 1
+            await client.call_raw("POST", "/infer", b"{}", timeout=5)  # stale: a new connection
+            await asyncio.sleep(0.05)  # let the peer see the stale one close
+
+    run(go())
+    assert peer.connections == 2
+    assert peer.closed >= 1
 
 
 def test_a_worker_error_keeps_its_status_and_code():

@@ -18,6 +18,7 @@ one whose call was cancelled or timed out is closed, never reused half-read.
 
 import asyncio
 import json
+import time
 
 import httptools
 from venvserve_worker import protocol
@@ -27,6 +28,9 @@ from ..errors import GatewayTimeout, VenvserveError
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 256 * 1024 * 1024
 CONNECT_RETRY_S = 2.0  # how long a connect that finds the worker's backlog full is retried
+# A pooled connection idle longer than this is closed rather than reused: well below the worker's
+# own idle limit (an hour), so the gateway never writes to a connection the worker is closing.
+POOL_IDLE_S = 300.0
 
 
 class WorkerGone(Exception):
@@ -49,6 +53,7 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future | None = None
         self.closed = False
+        self.idle_since = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -194,12 +199,21 @@ class WorkerClient:
             except OSError as exc:
                 raise WorkerGone(f"cannot connect to the worker at {self.where}: {exc}") from exc
 
-    async def _take(self, deadline: float | None) -> _Connection:
+    def _reuse(self) -> _Connection | None:
+        """The most recently used healthy idle connection; stale or closed ones are dropped."""
+        now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
-            if not conn.closed:
+            if not conn.closed and now - conn.idle_since < POOL_IDLE_S:
                 return conn
+            conn.close()
             self._open -= 1
+        return None
+
+    async def _take(self, deadline: float | None) -> _Connection:
+        conn = self._reuse()
+        if conn is not None:
+            return conn
         while self._open >= self._limit:
             waiter = asyncio.get_running_loop().create_future()
             self._slot_waiters.append(waiter)
@@ -211,11 +225,9 @@ class WorkerClient:
                 elif waiter.done() and not waiter.cancelled():
                     self._wake()  # woken just as it gave up: hand the free slot on
                 raise
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.closed:
-                    return conn
-                self._open -= 1
+            conn = self._reuse()
+            if conn is not None:
+                return conn
         self._open += 1
         try:
             return await self._connect(_left(deadline))
@@ -226,6 +238,7 @@ class WorkerClient:
 
     def _give_back(self, conn: _Connection, reusable: bool) -> None:
         if reusable and not conn.closed and not self._closed:
+            conn.idle_since = time.monotonic()
             self._idle.append(conn)
         else:
             conn.close()
