@@ -53,7 +53,8 @@ class Router:
         """Refuse at once when the queue is full: the client retries, nothing hangs."""
         queued = self.queued
         if queued >= self.max_queue:
-            raise TooManyRequests(f"model {self.model!r} has {queued} requests queued (limit {self.max_queue})",
+            plural = "" if queued == 1 else "s"
+            raise TooManyRequests(f"model {self.model!r} has {queued} request{plural} queued (limit {self.max_queue})",
                                   headers={"Retry-After": "1"}, hint="retry after a second")
 
     def take_now(self, task: asyncio.Task | None) -> Worker | None:
