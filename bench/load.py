@@ -1,8 +1,8 @@
 """The bench's one load generator: a bounded asyncio client over raw sockets.
 
-It speaks just enough HTTP/1.1 (keep-alive, Content-Length answers) to send
-one prepared request over and over on N connections, to a TCP port or a Unix
-socket alike, so the gateway, the single-hop baseline and the worker's own
+It sends one prepared HTTP/1.1 request over and over on N keep-alive
+connections (answers parsed by httptools, the parser the gateway uses for
+its workers), to a TCP port or a Unix socket alike, so the gateway, the single-hop baseline and the worker's own
 socket are measured with the same client. Every run is bounded both in time
 and in requests, and each connection has one request in flight at a time
 (closed loop: latency and throughput are consistent).
@@ -18,6 +18,8 @@ import json
 import statistics
 import time
 from dataclasses import dataclass, field
+
+import httptools
 
 MAX_REQUESTS = 2_000_000
 
@@ -91,14 +93,12 @@ def _r(x):
 
 
 class _Client(asyncio.Protocol):
-    """One connection: send, read one Content-Length answer, repeat."""
+    """One connection: send, read one answer (parsed by httptools, as the gateway parses its workers'), repeat."""
 
     def __init__(self, loop):
         self.loop = loop
         self.transport = None
-        self.buf = bytearray()
-        self.need = -1
-        self.status = 0
+        self.parser = httptools.HttpResponseParser(self)
         self.waiter = None
         self.lost = loop.create_future()
 
@@ -108,33 +108,22 @@ class _Client(asyncio.Protocol):
     def connection_lost(self, exc):
         if not self.lost.done():
             self.lost.set_result(exc)
-        if self.waiter and not self.waiter.done():
-            self.waiter.set_exception(ConnectionError(f"connection lost: {exc}"))
+        self._fail(ConnectionError(f"connection lost: {exc}"))
 
     def data_received(self, data):
-        buf = self.buf
-        buf += data
-        if self.need < 0:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(buf[:end]).decode("latin-1")
-            del buf[:end + 4]
-            first, _, rest = head.partition("\r\n")
-            self.status = int(first.split(" ", 2)[1])
-            self.need = None
-            for line in rest.split("\r\n"):
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    self.need = int(value)
-            if self.need is None:
-                self.waiter.set_exception(ConnectionError("answer without Content-Length"))
-                return
-        if len(buf) >= self.need:
-            del buf[:self.need]
-            self.need = -1
-            if self.waiter and not self.waiter.done():
-                self.waiter.set_result(self.status)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionError(f"not HTTP/1.1: {exc}"))
+            self.transport.close()
+
+    def on_message_complete(self):
+        if self.waiter and not self.waiter.done():
+            self.waiter.set_result(self.parser.get_status_code())
+
+    def _fail(self, exc: Exception) -> None:
+        if self.waiter and not self.waiter.done():
+            self.waiter.set_exception(exc)
 
     def exchange(self, data: bytes):
         self.waiter = self.loop.create_future()
@@ -152,8 +141,11 @@ async def _connect(target: Target, loop) -> _Client:
 
 async def run(target: Target, request: bytes, connections: int = 1, duration: float = 2.0,
               warmup: float = 0.5, max_requests: int = MAX_REQUESTS, record: bool = True,
-              timeout: float = 60.0) -> Result:
-    """Closed-loop load: ``connections`` clients, each one request in flight; bounded in time and count."""
+              timeout: float = 60.0, think: float = 0.0) -> Result:
+    """Closed-loop load: ``connections`` clients, each one request in flight; bounded in time and count.
+
+    ``think``: seconds each client pauses after an answer (a client that is busy, not flat out).
+    """
     loop = asyncio.get_running_loop()
     clients = [await _connect(target, loop) for _ in range(connections)]
     result = Result()
@@ -180,6 +172,8 @@ async def run(target: Target, request: bytes, connections: int = 1, duration: fl
                     result.errors += 1
                 if record:
                     result.latencies_us.append((perf() - t0) / 1000.0)
+            if think:
+                await asyncio.sleep(think)
 
     tasks = [loop.create_task(worker(c)) for c in clients]
     try:

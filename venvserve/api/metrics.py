@@ -15,9 +15,10 @@ clash.
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from ..system import looplag
 from . import requestlog
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -69,6 +70,11 @@ class Metrics:
         self.worker_events = Counter("venvserve_worker_events", "Worker lifecycle events: spawned, crashed, "
                                      "failed (model marked failed), evicted (to make room)",
                                      ["model", "event"], registry=r)
+        lag = Histogram("venvserve_event_loop_lag_seconds", "How late the gateway's event loop woke a 10 ms "
+                        "sleep: its stalls", buckets=looplag.BUCKETS, registry=r)
+        self.looplag = looplag.LoopLag(lag.observe)
+        Gauge("venvserve_event_loop_lag_max_seconds", "The event loop's longest stall since start",
+              registry=r).set_function(lambda: self.looplag.max_s)
         self._request_children: dict = {}  # (route, model, status) -> (counter, histogram) children
         self._model_children: dict = {}
         self.gw = None
@@ -78,6 +84,7 @@ class Metrics:
     # -- recording -----------------------------------------------------------
 
     def observe_request(self, route: str, model: str, status: int, code: str | None, seconds: float) -> None:
+        self.looplag.ensure_running()  # on the loop, from the first request on
         key = (route, model, status)
         children = self._request_children.get(key)
         if children is None:
