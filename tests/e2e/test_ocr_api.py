@@ -181,3 +181,20 @@ def test_a_client_that_leaves_cancels_its_pages(server_factory, tmp_path):
     assert served < 20, served  # ~5 pages fit in 1.5 s; all 100 would take 30 s
     spool = server.data_dir / "spool"
     assert not [p for p in spool.rglob("page-*.png")], list(spool.rglob("*"))
+
+
+def test_a_cold_start_is_reported_as_load_not_inference(server_factory):
+    # The first request waits for the model to load (1.5 s here); timing_ms says so under `load`,
+    # and `inference` is the page's own time. The next request waits for nothing.
+    server = server_factory([{"id": "slow-echo", "architecture": "echo", "options": {"load_s": 1.5}}])
+    image = image_bytes(render_lines(["timing"], size=30))
+    first = server.client.post("/v1/ocr", files={"file": ("a.png", image, "image/png")}, data={"model": "slow-echo"})
+    assert first.status_code == 200, first.text
+    timing = first.json()["timing_ms"]
+    assert {"upload", "decode", "load", "queue", "inference", "total"} <= set(timing), timing
+    assert timing["load"] >= 1500
+    assert timing["inference"] < timing["load"]
+    assert timing["total"] >= timing["load"] + timing["inference"]
+    second = server.client.post("/v1/ocr", files={"file": ("a.png", image, "image/png")}, data={"model": "slow-echo"})
+    assert second.status_code == 200, second.text
+    assert "load" not in second.json()["timing_ms"] and "env_build" not in second.json()["timing_ms"]

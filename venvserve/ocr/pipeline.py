@@ -25,7 +25,7 @@ POLL_S = 0.25  # how often a request asks whether its client is still there
 async def run(decoders, call: CallPage, path: Path, size: int, work_dir: Path, *, model_id: str, fmt: str,
               options: dict, dpi: float, max_pages: int, concurrency: int,
               disconnected: Callable[[], Awaitable[bool]] | None = None) -> dict:
-    """The ``/v1/ocr`` answer for one uploaded file, with ``timing_ms`` (prepare, inference, total)."""
+    """The ``/v1/ocr`` answer for one uploaded file, with ``timing_ms`` (decode: until the first page is ready; inference; total)."""
     t0 = time.perf_counter()
 
     async def work() -> dict:
@@ -36,7 +36,7 @@ async def run(decoders, call: CallPage, path: Path, size: int, work_dir: Path, *
             await release(decoders, doc)
         t2 = time.perf_counter()
         answer = layout(model_id, fmt, results)
-        answer["timing_ms"] = {"prepare": _ms(first_ready - t0), "inference": _ms(t2 - first_ready),
+        answer["timing_ms"] = {"decode": _ms(first_ready - t0), "inference": _ms(t2 - first_ready),
                                "total": _ms(t2 - t0)}
         return answer
 

@@ -42,10 +42,13 @@ class Boot:
             if self.delay:
                 self._report(actor.progress, Activity.BACKING_OFF)
                 await asyncio.sleep(self.delay)
-            python, venv = await self._interpreter()
+            t_env = time.monotonic()
+            python, venv, built = await self._interpreter()
+            env_build_s = time.monotonic() - t_env if built else 0.0
             self._report(actor.progress, Activity.WAITING_FOR_MEMORY)
             await host.placement.make_room(actor, self.bid)
             worker = self._new_worker(python, venv)
+            worker.env_build_s = env_build_s
             self._report(actor._on_launching, worker)
             log.info("model %s: loading model (worker %d, %s)", actor.spec.id, worker.id, python)
             t0 = time.monotonic()
@@ -53,7 +56,8 @@ class Boot:
             process = worker.process
             worker.client = WorkerClient(str(process.spec.socket) if process.spec.socket else None, process.port,
                                          process.token, pool_size=actor.spec.max_concurrency + 2)
-            self._report(actor._on_booted, worker, time.monotonic() - t0)
+            worker.load_s = time.monotonic() - t0
+            self._report(actor._on_booted, worker, worker.load_s)
         except asyncio.CancelledError:
             self._report(actor._on_boot_ended, worker, None)
             raise
@@ -82,19 +86,21 @@ class Boot:
         return BootError(f"env {env!r} is broken: {report.reason()}; `venvserve envs install {env}` "
                          f"(or POST /v1/envs/{env}/install) rebuilds it", protocol.EXIT_BOOT_ERROR, [])
 
-    async def _interpreter(self) -> tuple[str, Path | None]:
+    async def _interpreter(self) -> tuple[str, Path | None, bool]:
+        """The worker's interpreter, its venv, and whether an env build was waited for."""
         spec, envs = self.actor.spec, self.actor.host.envs
         if spec.python:
-            return spec.python, None
+            return spec.python, None, False
         if spec.python_env:
             status = await asyncio.to_thread(envs.status, spec.python_env)  # hashes the template: off the loop
-            if status.state.value not in ("ready", "external"):
+            building = status.state.value not in ("ready", "external")
+            if building:
                 self._report(self.actor.progress, Activity.BUILDING_ENV)
                 log.info("model %s: building env %s", spec.id, spec.python_env)
             # Shielded: an aborted start must not abort a build other models may wait for.
             status = await asyncio.shield(envs.ensure(spec.python_env))
-            return str(status.python), status.path
-        return sys.executable, None
+            return str(status.python), status.path, building
+        return sys.executable, None, False
 
     def _new_worker(self, python: str, venv: Path | None) -> Worker:
         spec, host = self.actor.spec, self.actor.host

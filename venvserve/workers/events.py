@@ -43,8 +43,10 @@ class Evicted:
 class RequestDone:
     kind: ClassVar[str] = "request"
     model: str
-    queue_s: float  # waiting for a free worker
+    queue_s: float  # waiting for a free worker, less the two parts below
     infer_s: float  # on the worker
+    env_build_s: float = 0.0  # waiting for the env this request's worker was started in
+    load_s: float = 0.0  # waiting for that worker to load its model
 
 
 Event = Spawned | Crashed | Failed | Evicted | RequestDone

@@ -127,16 +127,22 @@ class Supervisor:
     async def _call(self, model_id: str, exchange, timeout: float | None, disconnected):
         actor = self._actor(model_id)
         timeout = timeout or self.settings.request_timeout_s
-        t0 = time.perf_counter()
+        t0, since = time.perf_counter(), time.monotonic()
         worker = None
         try:
             worker = await actor.acquire(disconnected)
             t1 = time.perf_counter()
+            waited = queued = t1 - t0
+            env_build = load = 0.0
+            if worker.ready_at >= since:  # the worker came up while this request waited: say what for
+                load = min(worker.load_s, waited)
+                env_build = min(worker.env_build_s, waited - load)
+                queued = waited - load - env_build
             try:
                 return await exchange(worker, timeout)
             finally:
                 actor.release(worker, asyncio.current_task())
-                self.emit(events.RequestDone(model_id, t1 - t0, time.perf_counter() - t1))
+                self.emit(events.RequestDone(model_id, queued, time.perf_counter() - t1, env_build, load))
         except WorkerGone as exc:
             raise await crash_error(worker, exc) from None
         except GatewayTimeout:

@@ -30,6 +30,8 @@ class Worker:
     served: int = 0
     started_at: float = field(default_factory=time.time)
     ready_at: float = 0.0  # monotonic; 0 until ready
+    env_build_s: float = 0.0  # what its start spent building the env, and loading the model:
+    load_s: float = 0.0  # the first requests that waited for it are told so in their timing
     last_used: float = field(default_factory=time.monotonic)
 
     @property

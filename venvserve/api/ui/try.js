@@ -225,7 +225,7 @@ function showResult(c, result) {
   const copy = c.querySelector(".copy");
   copy.disabled = false;
   copy.onclick = () => copyText(result.text, copy);
-  const bits = [["upload", t.upload], ["env build", t.env_build], ["load", t.load], ["prepare", t.prepare],
+  const bits = [["upload", t.upload], ["env build", t.env_build], ["load", t.load], ["decode", t.decode],
     ["decode", t.decode], ["queue", t.queue], ["inference", t.inference], ["server total", t.total],
     ["round trip", result.roundTrip]].filter(([, v]) => v != null).map(([k, v]) => `${k} ${formatMs(v)}`);
   c.querySelector(".timings").textContent = bits.join(" · ");
