@@ -447,3 +447,30 @@ def test_a_megabyte_line_of_output_neither_stalls_the_worker_nor_the_model(serve
     lines = server.client.get("/v1/models/echo/logs", params={"n": 1000}).json()["lines"]
     assert any(line["pid"] == pid and "crashing as asked" in line["line"] for line in lines)
     assert all(len(line["line"]) < 10_000 for line in lines)
+
+
+def test_progress_bars_tracebacks_and_binary_output_never_stall_the_worker_or_the_gateway(server_factory):
+    # A model printing `\r` progress bars for 30 s (no newline at all), then binary bytes and
+    # 10,000 tracebacks, while its other slot and the gateway keep answering; then it crashes and respawns.
+    server = server_factory([{**ECHO, "max_concurrency": 2}])
+    pid = server.client.post("/v1/models/echo/infer", json={}).json()["pid"]
+    noisy = {"noise": {"progress_s": 30, "tracebacks": 10_000, "binary_kb": 256}}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        loud = pool.submit(server.client.post, "/v1/models/echo/infer", json=noisy, timeout=120)
+        served = 0
+        while not loud.done():  # the other slot and the gateway's own routes answer all along
+            assert server.client.post("/v1/models/echo/infer", json={"n": served}).json()["n"] == served
+            assert server.client.get("/v1/status").status_code == 200
+            served += 1
+        answer = loud.result()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["pid"] == pid and answer.json()["progress_steps"] > 100
+    assert served > 10
+    assert server.client.post("/v1/models/echo/infer", json={"n": -1}).json()["pid"] == pid
+    lines = server.client.get("/v1/models/echo/logs", params={"n": 2000}).json()["lines"]
+    texts = [line["line"] for line in lines]
+    assert len(texts) == 2000  # the ring is bounded (settings.log_lines) and full
+    assert texts[-1] == "ValueError: noise 9999", texts[-3:]  # the newest lines are all there, in order
+    crashed = assert_error(server.client.post("/v1/models/echo/infer", json={"crash": True}), 502, "worker_crashed")
+    assert "crashing as asked" in crashed["message"]
+    assert server.client.post("/v1/models/echo/infer", json={}).json()["pid"] != pid

@@ -43,6 +43,8 @@ class EchoBackend:
             os._exit(int(request.get("exit_code", 70)))
         if request.get("raise"):
             raise RuntimeError("echo: raising as asked: %s" % request["raise"])
+        if isinstance(request.get("noise"), dict):
+            return self.noise(request["noise"])
         if request.get("hang"):
             while True:
                 time.sleep(3600)
@@ -56,6 +58,26 @@ class EchoBackend:
         if isinstance(request.get("packages"), list):
             answer["packages"] = package_versions(request["packages"])
         return answer
+
+    def noise(self, spec):
+        """Output as real models print it: ``\r`` progress bars with no newline for ``progress_s``
+        seconds, ``tracebacks`` tracebacks, and ``binary_kb`` of raw bytes, all on stderr."""
+        err = sys.stderr
+        deadline = time.monotonic() + float(spec.get("progress_s", 0))
+        step = 0
+        while time.monotonic() < deadline:
+            step += 1
+            err.write("\rloading shards: %3d%% |%s|" % (step % 101, "#" * (step % 50)))
+            err.flush()
+            time.sleep(0.001)
+        err.flush()
+        if spec.get("binary_kb"):
+            os.write(2, bytes(range(256)) * (4 * int(spec["binary_kb"])) + b"\n")
+        for n in range(int(spec.get("tracebacks", 0))):
+            err.write("Traceback (most recent call last):\n  File \"model.py\", line %d, in forward\n"
+                      "ValueError: noise %d\n" % (n, n))
+        err.flush()
+        return {"pid": os.getpid(), "progress_steps": step}
 
     def ocr(self, request):
         # Reads only each page's size: the gateway's own cost, without a model's.
