@@ -24,8 +24,6 @@ SYSTEM_BINARIES = {
 }
 
 TRUE = ("1", "true", "yes", "on")
-PROBE_TTL_S = 300.0
-PROBE_TIMEOUT_S = 3.0
 
 
 def check(spec: ModelSpec, envs: EnvManager) -> tuple[bool, str | None]:
@@ -64,9 +62,9 @@ def cache_env(data_dir: Path) -> dict[str, str]:
 
 def backend_class(architecture: str):
     """The built-in backend class (its module imports only the stdlib), or None."""
-    from venvserve_worker import protocol
+    from venvserve_worker import registry
 
-    target = protocol.BUILTIN_BACKENDS.get(architecture)
+    target = registry.BUILTIN_BACKENDS.get(architecture)
     if not target:
         return None
     module, _, name = target.partition(":")
@@ -119,7 +117,7 @@ def check_weights(spec: ModelSpec, data_dir: Path) -> tuple[bool, str | None]:
     names = ", ".join(ref[1] for ref in missing)
     why = hub_unreachable(hub)
     if why:
-        return False, (f"its weights ({names}) are not in {weights_path(missing[0], data_dir).parent} and {why}; "
+        return False, (f"its weights ({names}) are not in the data dir's model cache and {why}; "
                        f"run `venvserve models pull {spec.id}` where the hub is reachable (same data dir), "
                        "or point the model's options at a local copy")
     return True, None  # the first load downloads them

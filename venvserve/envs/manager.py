@@ -85,8 +85,9 @@ class EnvManager:
             raise NotFound(f"invalid env name {name!r}", code="env_not_found")
         path = self.templates_dir / name
         if not (path / "pyproject.toml").is_file() and not self.external(name):
-            raise NotFound(f"no env template {name!r} in {self.templates_dir}", code="env_not_found",
-                           hint=f"create {self.templates_dir / name}/pyproject.toml, or a hand-made .venv-{name}/")
+            # No server path in the message: it reaches API clients (the operator knows --envs-dir).
+            raise NotFound(f"no env template {name!r} in the server's envs folder", code="env_not_found",
+                           hint=f"create envs/{name}/pyproject.toml there (see --envs-dir), or a hand-made .venv-{name}/")
         return Template(name, path)
 
     def external(self, name: str) -> Path | None:
