@@ -4,39 +4,21 @@ translated into the gateway's error tree."""
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 
-from ..errors import TooManyRequests, Unavailable, VenvserveError, WorkerCrashed, error_body
+from ..errors import TooManyRequests, Unavailable, VenvserveError, WorkerCrashed
+from ..httperrors import error_response, install_common
 
 log = logging.getLogger("venvserve.ray")
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(VenvserveError)
-    async def venvserve_error(request: Request, exc: VenvserveError):
-        return JSONResponse(exc.payload(), status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse(error_body("invalid_request", f"{where}: {first.get('msg', 'invalid request')}"),
-                            status_code=400)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+    install_common(app)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", type(exc).__name__,
-                                       "this is a bug in venvserve; the ingress log has the traceback"),
-                            status_code=500)
+        return error_response(500, "internal_error", type(exc).__name__,
+                              "this is a bug in venvserve; the ingress log has the traceback")
 
 
 def translate(exc: BaseException, model_id: str) -> VenvserveError:
