@@ -136,12 +136,13 @@ def test_metrics_count_requests_errors_workers_builds(client, tmp_path):
 
     text = client.get("/metrics", headers=USER).text
     assert metric(text, "venvserve_requests_total", route="/v1/ocr", model="echo2", status=200) == 2
-    # An error of a request that named a model counts against that model, never an empty label.
+    # An error of a request that named a model counts against that model; one that named none (or an
+    # unknown one, which must not mint a label per client string) counts under model="none".
     assert metric(text, "venvserve_request_errors_total", route="/v1/ocr", model="echo2",
                   code="unsupported_media_type") == 1
-    assert metric(text, "venvserve_request_errors_total", route="/v1/models/{model_id:path}/infer", model="",
+    assert metric(text, "venvserve_request_errors_total", route="/v1/models/{model_id:path}/infer", model="none",
                   code="model_not_found") == 1
-    assert metric(text, "venvserve_request_errors_total", route="unmatched", model="", code="unauthorized") >= 1
+    assert metric(text, "venvserve_request_errors_total", route="unmatched", model="none", code="unauthorized") >= 1
     assert metric(text, "venvserve_request_duration_seconds_count", route="/v1/ocr", model="echo2") == 3
     assert metric(text, "venvserve_inference_seconds_count", model="echo2") == 2
     assert metric(text, "venvserve_queue_wait_seconds_count", model="echo2") == 2

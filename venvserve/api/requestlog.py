@@ -131,7 +131,7 @@ class ObserveMiddleware:
             code = error_code(error_body, status) if status >= 400 else None
             route = route_label(scope, self.fixed_paths)
             if self.metrics is not None:
-                self.metrics.observe_request(route, record.model or "", status, code, total)
+                self.metrics.observe_request(route, record.model or "none", status, code, total)
             self._log(scope, rid, status, code, record, total)
 
     @staticmethod
