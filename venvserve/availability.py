@@ -42,8 +42,8 @@ def check(spec: ModelSpec, envs: EnvManager) -> tuple[bool, str | None]:
         except NotFound as exc:
             return False, exc.message
     ok, reason = check_weights(spec, envs.root.parent)
-    if ok and spec.device == "cpu" and getattr(backend_class(spec.architecture), "PREFERS_GPU", False):
-        reason = "runs on the CPU (slow): a model built for a GPU; its device cuda runs it on one"
+    if ok and spec.device == "cpu":  # a GPU model's backend says what the CPU means for it
+        reason = getattr(backend_class(spec.architecture), "CPU_NOTE", None)
     return ok, reason
 
 

@@ -212,6 +212,7 @@ def test_models_without_weights_are_unavailable_offline_with_the_command_to_fix_
         assert models[ok]["available"] is True, models[ok]
     # The GPU models run on the CPU when the catalog says so, and say it is slow; paddle is a CPU model.
     assert models["tencent/HunyuanOCR"]["reason"].startswith("runs on the CPU (slow)")
+    assert models["deepseek-ai/DeepSeek-OCR"]["reason"].startswith("cannot read pages on the CPU")
     assert models["pp-ocrv5"]["reason"] is None
     missing = models["hunyuan-missing"]
     assert missing["available"] is False

@@ -171,8 +171,8 @@ class HubWeights:
     `venvserve models pull`). Subclasses set ``DEFAULT_WEIGHTS``."""
 
     DEFAULT_WEIGHTS = ""
-    # Built for a GPU: availability says so when the catalog runs it on the CPU.
-    PREFERS_GPU = True
+    # What GET /v1/models says of the model when the catalog runs it on the CPU.
+    CPU_NOTE = "runs on the CPU (slow): a model built for a GPU; its device cuda runs it on one"
 
     @classmethod
     def weights_needed(cls, options: Dict[str, Any]) -> list:

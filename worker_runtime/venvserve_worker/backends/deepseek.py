@@ -149,6 +149,8 @@ def check_remote_code_imports() -> None:
 
 class DeepSeekOCRBackend(_hub.HubWeights):
     DEFAULT_WEIGHTS = DEFAULT_WEIGHTS
+    CPU_NOTE = ("cannot read pages on the CPU: DeepSeek-OCR's remote code moves every page to CUDA; "
+                "a load there checks its weights and env, then stops; its device cuda runs it on a GPU")
 
     def __init__(self) -> None:
         self._model: Any = None
@@ -183,6 +185,9 @@ class DeepSeekOCRBackend(_hub.HubWeights):
             self._patched = patch_remote_code(folder)
         else:
             check_remote_code_imports()
+        if not device.startswith("cuda"):
+            raise LoadError("DeepSeek-OCR runs on CUDA only: its remote code's infer() moves every page to "
+                            "CUDA (device %r); set the model's device to cuda on a machine with a GPU" % device)
         self._tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
         model = AutoModel.from_pretrained(folder, trust_remote_code=True, use_safetensors=True,
                                           _attn_implementation=attn, torch_dtype=dtype)
