@@ -112,6 +112,7 @@ def _run_pull(settings: Settings, spec, python: str) -> dict | None:
     env["VENVSERVE_DATA_DIR"] = str(settings.data_dir)
     env["PYTHONPATH"] = str(runtime_path(settings.data_dir))
     env["PYTHONUNBUFFERED"] = "1"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the pull's working dir, and where its caches go
     proc = subprocess.run([python, "-s", "-m", "venvserve_worker.pull", spec.architecture,
                            json.dumps(spec.options)], env=env, cwd=settings.data_dir, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=None, text=True)
