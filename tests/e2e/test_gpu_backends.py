@@ -334,3 +334,17 @@ def test_cuda_models_without_a_gpu_say_so(monkeypatch, tmp_path):
     assert not ok and "HF_HUB_OFFLINE" in reason and "models pull deepseek-ai/DeepSeek-OCR" in reason
     hf_cache_repo(tmp_path, "deepseek-ai/DeepSeek-OCR", {"config.json": "{}"})
     assert availability.check(spec, envs) == (True, None)
+
+
+def test_a_catalog_device_cpu_reaches_the_backend_as_its_device_option():
+    from venvserve.catalog import ModelSpec
+
+    # A GPU backend picks CUDA whenever torch sees a GPU: the catalog's cpu must reach it.
+    spec = ModelSpec(id="m", architecture="mineru", device="cpu", options={"weights": "/w"})
+    assert spec.options == {"weights": "/w", "device": "cpu"}
+    assert ModelSpec(id="m", architecture="mineru", device="cpu").options == {"device": "cpu"}
+    assert ModelSpec(id="m", architecture="paddle", device="cpu", options={"device": "cpu:0"}).options == {
+        "device": "cpu:0"}  # an explicit option wins
+    for device in ("cuda", "auto"):
+        assert ModelSpec(id="m", architecture="mineru", device=device).options == {}
+    assert ModelSpec(id="m", architecture="mineru").options == {}  # no device given: the backend decides
