@@ -18,6 +18,7 @@ Request ``options``: none.
 """
 
 import inspect
+import os
 import re
 import threading
 import time
@@ -120,6 +121,9 @@ class MinerUBackend(_hub.HubWeights):
         batch_size = _options.positive_int(options, "batch_size")  # checked before the slow imports
         threads = _hub.cpu_threads(options)
         folder = _hub.resolve_weights(options, DEFAULT_WEIGHTS)  # missing weights fail before torch's import
+        # mineru-vl-utils logs through loguru, whose default level (DEBUG) writes every raw layout
+        # answer to the worker's log; read when loguru is imported.
+        os.environ.setdefault("LOGURU_LEVEL", "INFO")
         import torch
         from mineru_vl_utils import MinerUClient
 
