@@ -138,10 +138,19 @@ class Settings(BaseSettings):
             raise SettingsError(describe(exc, given)) from None
 
 
+SECRET_FIELDS = ("api_key", "admin_key")
+
+
 def describe(exc: ValidationError, given: dict) -> str:
+    """One line per bad value, naming its flag or variable; the value is shown unless it is a key
+    (a whole-model error's input is every value, keys included: never shown)."""
     lines = []
     for err in exc.errors():
-        name = str(err["loc"][0]) if err.get("loc") else "settings"
-        where = f"--{name.replace('_', '-')}" if name in given else f"VENVSERVE_{name.upper()}"
-        lines.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+        if err.get("loc"):
+            name = str(err["loc"][0])
+            where = f"--{name.replace('_', '-')}" if name in given else f"VENVSERVE_{name.upper()}"
+            got = "" if name in SECRET_FIELDS else f" (got {err.get('input')!r})"
+            lines.append(f"{where}: {err['msg']}{got}")
+        else:
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
     return "invalid settings: " + "; ".join(lines)

@@ -199,7 +199,10 @@ class Scheduler:
         except VenvserveError as exc:
             return self._after_error(job, file_idx, page, exc)
         except (OSError, ValueError) as exc:  # the kept upload is gone or unreadable
-            return {"error": {"code": "page_unreadable", "message": f"page {page} cannot be read: {exc}"}}
+            # The exception's text may name a server path: the log gets it, the job's reader does not.
+            log.warning("job %s: page %d cannot be read: %s", job.id, page, exc)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            return {"error": {"code": "page_unreadable", "message": f"page {page} cannot be read: {reason}"}}
         except Exception as exc:  # a page must end with an answer, or the job would never end
             log.exception("job %s: page %d failed unexpectedly", job.id, page)
             return {"error": {"code": "internal_error", "message": f"page {page} failed: {type(exc).__name__}"}}
