@@ -26,7 +26,7 @@ from support import ROOT, image_bytes, render_lines, start_server
 
 sys.path.insert(0, str(ROOT / "worker_runtime"))
 
-from venvserve_worker.backends import _hub, deepseek, hunyuan, mineru  # noqa: E402
+from venvserve_worker.backends import _hub, deepseek, mineru  # noqa: E402
 
 
 def cli(*args, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -146,12 +146,6 @@ def events(log: Path, name: str) -> list[dict]:
     if not log.exists():
         return []
     return [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == name]
-
-
-def pdf_of_two_pages() -> bytes:
-    first = render_lines(["Page one"], width=400)
-    second = render_lines(["Page two", "more"], width=500)
-    return image_bytes(first, "PDF", save_all=True, append_images=[second], resolution=100)
 
 
 # -- through the gateway ---------------------------------------------------------
