@@ -4,12 +4,14 @@ An invalid file stops start-up with one message naming the file, the model
 id and the field, so the operator can fix it without reading a traceback.
 """
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import NotFound
 from .names import is_env_name, is_model_id
 
 
@@ -81,11 +83,29 @@ class Catalog:
     def get(self, model_id: str) -> ModelSpec | None:
         return self.models.get(model_id)
 
+    def require(self, model_id: str, listed_by: str = "GET /v1/models") -> ModelSpec:
+        """The model's spec, or a 404 that suggests the nearest id and says where the list is."""
+        spec = self.models.get(model_id)
+        if spec is None:
+            raise unknown_model(model_id, self.models, listed_by)
+        return spec
+
     def __iter__(self):
         return iter(self.models.values())
 
     def __len__(self):
         return len(self.models)
+
+
+def did_you_mean(name: str, known) -> str:
+    """``did you mean 'tesseract'? `` for a near miss, else ``""``."""
+    close = difflib.get_close_matches(str(name)[:200], list(known), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def unknown_model(model_id: str, known, listed_by: str = "GET /v1/models") -> NotFound:
+    return NotFound(f"unknown model {str(model_id)[:200]!r}", code="model_not_found",
+                    hint=f"{did_you_mean(model_id, known)}{listed_by} lists the models of this server")
 
 
 def load_catalog(path: Path, default: str | None = None) -> Catalog:

@@ -22,7 +22,7 @@ from .catalog import Catalog, load_catalog
 from .decode.limits import DecoderLimits, pool_size
 from .decode.pool import DecoderPool
 from .envs import EnvManager
-from .errors import BadRequest, InsufficientStorage, NotFound
+from .errors import BadRequest, InsufficientStorage
 from .settings import Settings
 from .workers.supervisor import Supervisor
 
@@ -96,16 +96,11 @@ class Gateway:
         model_id = model_id or self.catalog.default
         if not model_id:
             raise BadRequest("no model given and the catalog has no default", code="model_required")
-        if self.catalog.get(model_id) is None:
-            raise NotFound(f"unknown model {model_id!r}", code="model_not_found",
-                           hint="GET /v1/models lists the models of this server")
+        self.catalog.require(model_id)
         return model_id
 
     def model_entry(self, model_id: str) -> dict:
-        spec = self.catalog.get(model_id)
-        if spec is None:
-            raise NotFound(f"unknown model {model_id!r}", code="model_not_found",
-                           hint="GET /v1/models lists the models of this server")
+        spec = self.catalog.require(model_id)
         ok, reason = availability.check(spec, self.envs)
         state = self.supervisor.model_state(model_id)
         if ok and state["state"] == "failed":

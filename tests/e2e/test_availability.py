@@ -29,3 +29,11 @@ def test_a_model_whose_env_template_is_missing_says_so_without_a_server_path(ser
     assert entry["available"] is False and "no-such-env" in entry["reason"]
     assert "/" not in entry["reason"].replace("envs/", "")  # names the template, not a server folder
     assert_error(server.client.post("/v1/models/ghost/load"), 503, "model_unavailable")
+
+
+def test_the_apis_404_for_a_near_miss_suggests_the_model(server_factory):
+    server = server_factory([{"id": "echo", "architecture": "echo"}])
+    error = assert_error(server.client.post("/v1/models/echoo/infer", json={}), 404, "model_not_found")
+    assert error["hint"].startswith("did you mean 'echo'?")
+    error = assert_error(server.client.get("/v1/models/ech"), 404, "model_not_found")
+    assert "did you mean 'echo'?" in error["hint"]

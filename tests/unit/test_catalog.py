@@ -87,3 +87,19 @@ def test_ids_with_a_slash_and_every_documented_field(tmp_path):
     catalog = load_catalog(write(tmp_path, [entry]))
     spec = catalog.get("deepseek-ai/DeepSeek-OCR")
     assert spec.replicas == 2 and spec.device == "cuda" and spec.options == {"a": 1}
+
+
+def test_an_unknown_model_is_a_404_that_suggests_the_nearest_id():
+    import pytest
+
+    from venvserve.catalog import Catalog, ModelSpec
+    from venvserve.errors import NotFound
+
+    catalog = Catalog([ModelSpec(id="rapidocr", architecture="echo"), ModelSpec(id="tesseract", architecture="echo")])
+    with pytest.raises(NotFound) as near:
+        catalog.require("rapidocr2")
+    assert near.value.status == 404 and near.value.code == "model_not_found"
+    assert near.value.hint.startswith("did you mean 'rapidocr'? ")
+    with pytest.raises(NotFound) as far:
+        catalog.require("x" * 10_000)
+    assert "did you mean" not in far.value.hint and len(far.value.message) < 300

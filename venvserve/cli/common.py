@@ -3,13 +3,13 @@ data dir; turning the library's errors into ``error: ... / hint: ...``; and
 did-you-mean for names a user typed."""
 
 import contextlib
-import difflib
 from pathlib import Path
 from typing import Annotated, Iterable, Optional
 
 import typer
 
 from .. import console
+from ..catalog import did_you_mean
 from ..settings import Settings, SettingsError
 
 CatalogOpt = Annotated[Optional[Path], typer.Option(
@@ -76,18 +76,13 @@ def env_manager(settings: Settings):
     return EnvManager(settings.templates_dir, settings.data_dir, build_timeout_s=settings.build_timeout_s)
 
 
-def did_you_mean(name: str | None, known: Iterable[str]) -> str:
-    """``did you mean 'tesseract'? `` for a near miss, else ``""``."""
-    close = difflib.get_close_matches(name or "", list(known), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
 def unknown_model(model_id: str | None, known: list[str], where: str = ""):
-    from ..errors import NotFound
+    from ..catalog import unknown_model as not_found
 
-    place = f" in {where}" if where else ""
-    return NotFound(f"unknown model {model_id!r}{place}", code="model_not_found",
-                    hint=f"{did_you_mean(model_id, known)}`venvserve models list` shows the models")
+    error = not_found(model_id, known, "`venvserve models list`")
+    if where:
+        error.message = f"{error.message} in {where}"
+    return error
 
 
 def unknown_env(name: str, known: list[str], where: str = "") -> typer.Exit:

@@ -31,10 +31,10 @@ from ray import serve
 
 from .. import __version__, ocr
 from ..api.uploads import receive_upload
-from ..catalog import ModelSpec
+from ..catalog import ModelSpec, unknown_model
 from ..decode.limits import DecoderLimits, pool_size
 from ..decode.pool import DecoderPool
-from ..errors import BadRequest, GatewayTimeout, NotFound, Unavailable, VenvserveError
+from ..errors import BadRequest, GatewayTimeout, Unavailable, VenvserveError
 from .errors import install, translate
 
 STATUS_CACHE_S = 1.0
@@ -76,8 +76,7 @@ class Ingress:
             raise BadRequest("no model given and the catalog has no default", code="model_required")
         spec = self.models.get(model_id)
         if spec is None:
-            raise NotFound(f"unknown model {model_id!r}", code="model_not_found",
-                           hint="GET /v1/models lists the models of this server")
+            raise unknown_model(model_id, self.models)
         if model_id not in self.deployed:
             raise Unavailable(f"model {model_id!r} is not deployed on this cluster: {self.skipped.get(model_id)}",
                               code="model_unavailable",
@@ -180,8 +179,7 @@ class Ingress:
     async def get_model(self, model_id: str):
         spec = self.models.get(model_id)
         if spec is None:
-            raise NotFound(f"unknown model {model_id!r}", code="model_not_found",
-                           hint="GET /v1/models lists the models of this server")
+            raise unknown_model(model_id, self.models)
         return await self.entry(spec)
 
     @api.post("/v1/ocr", summary="OCR an image or a PDF")

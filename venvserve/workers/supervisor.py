@@ -22,7 +22,7 @@ from typing import AsyncIterator, Awaitable, Callable
 from .. import availability
 from ..catalog import Catalog
 from ..envs import EnvManager
-from ..errors import GatewayTimeout, NotFound, Unavailable
+from ..errors import GatewayTimeout, Unavailable
 from ..settings import Settings
 from ..system import gpu
 from . import events
@@ -97,10 +97,7 @@ class Supervisor:
 
     def _actor(self, model_id: str, create: bool = True) -> ModelActor | None:
         actor = self.actors.get(model_id)
-        spec = self.catalog.get(model_id)
-        if spec is None:
-            raise NotFound(f"unknown model {model_id!r}", code="model_not_found",
-                           hint="GET /v1/models lists the models of this server")
+        spec = self.catalog.require(model_id)
         ok, reason = availability.check(spec, self.envs)
         if not ok:
             raise Unavailable(f"model {model_id!r} is not available: {reason}", code="model_unavailable")
