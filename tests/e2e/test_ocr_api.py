@@ -198,3 +198,12 @@ def test_a_cold_start_is_reported_as_load_not_inference(server_factory):
     second = server.client.post("/v1/ocr", files={"file": ("a.png", image, "image/png")}, data={"model": "slow-echo"})
     assert second.status_code == 200, second.text
     assert "load" not in second.json()["timing_ms"] and "env_build" not in second.json()["timing_ms"]
+
+
+def test_status_shows_the_decoder_processes(server_factory):
+    server = server_factory([{"id": "echo", "architecture": "echo"}])
+    image = image_bytes(render_lines(["decoders"], size=30))
+    assert server.client.post("/v1/ocr", files={"file": ("a.png", image, "image/png")}).status_code == 200
+    decoders = server.client.get("/v1/status").json()["decoders"]
+    assert decoders["size"] >= 1 and decoders["started"] >= 1 and decoders["deaths"] == 0
+    assert decoders["busy"] == 0

@@ -30,6 +30,7 @@ STATUS = {
                             "failed_reason": None}},
     "budget": {"max_loaded_models": 0, "loaded_models": 1, "memory_budget_mb": 0, "memory_used_mb": 236.1,
                "gpu_memory_budget_mb": 0, "gpu_memory_used_mb": 0},
+    "decoders": {"size": 2, "idle": 1, "busy": 0, "started": 1, "deaths": 0},
 }
 HEALTH = {"status": "ok", "version": "0.1.0"}
 

@@ -15,7 +15,7 @@ async def healthz(gw: Gateway = Depends(gateway)):
     return {"status": "draining" if gw.supervisor.draining else "ok", "version": __version__}
 
 
-@router.get("/v1/status", summary="Workers, models (activity, queue), budget",
+@router.get("/v1/status", summary="Workers, models (activity, queue), budget, decoder processes",
             responses=ex.responses(ex.STATUS))
 async def status(gw: Gateway = Depends(gateway)):
     return {
@@ -24,4 +24,5 @@ async def status(gw: Gateway = Depends(gateway)):
         "workers": gw.supervisor.worker_views(),
         "models": {spec.id: gw.supervisor.model_state(spec.id) for spec in gw.catalog},
         "budget": gw.supervisor.budget_view(),
+        "decoders": gw.decoders.stats(),
     }
