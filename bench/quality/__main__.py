@@ -17,7 +17,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="rapidocr,rapidocr-v4,tesseract")
     ap.add_argument("--pdf-dpi", type=int, default=200)
     ap.add_argument("--pages", default="", help="comma-separated page names (default: all)")
-    ap.add_argument("--sweep", default="all", help="sweep groups: det,batch,threads,tesseract")
+    ap.add_argument("--sweep", default="all",
+                    help="sweep groups: base,det,batch,threads,combo,tesseract (all: every one but combo)")
     ap.add_argument("results", nargs="*", type=Path, help="table: saved results files to score again")
     args = ap.parse_args(argv)
     args.data_dir = args.data_dir or args.out / "data"

@@ -15,18 +15,27 @@ from .report import save
 TOLERANCE = 0.005
 DEFAULT_PAGES = ("pdfmark-p3", "ascii-p1", "pdfmark-p3-degraded")
 
+# The settings the sweep starts from: the box engines' catalog options before it
+# (2 onnxruntime threads, detector limit 2000), so each variant changes one thing.
+BEFORE = {"intra_op_num_threads": 2, "det_limit_side_len": 2000}
+
+
+def box(**changes) -> dict:
+    return dict(BEFORE, **changes)
+
+
 # (engine, variant name, option overrides); "params" merges into the engine's raw params
 VARIANTS = {
-    "base": [("rapidocr", "det2000", {}), ("rapidocr-v4", "det2000", {}), ("tesseract", "omp1", {})],
-    "det": [("rapidocr", "det1280", {"det_limit_side_len": 1280}), ("rapidocr", "det960", {"det_limit_side_len": 960}),
-            ("rapidocr-v4", "det1280", {"det_limit_side_len": 1280})],
-    "batch": [("rapidocr", "batch16", {"params": {"Rec.rec_batch_num": 16}}),
-              ("rapidocr-v4", "batch16", {"params": {"rec_batch_num": 16}})],
-    "threads": [("rapidocr", "threads1", {"intra_op_num_threads": 1}),
-                ("rapidocr-v4", "threads1", {"intra_op_num_threads": 1})],
-    "combo": [("rapidocr", "det1280-t1", {"det_limit_side_len": 1280, "intra_op_num_threads": 1}),
-              ("rapidocr", "det960-t1", {"det_limit_side_len": 960, "intra_op_num_threads": 1}),
-              ("rapidocr-v4", "det1280-t1", {"det_limit_side_len": 1280, "intra_op_num_threads": 1})],
+    "base": [("rapidocr", "det2000", box()), ("rapidocr-v4", "det2000", box()), ("tesseract", "omp1", {})],
+    "det": [("rapidocr", "det1280", box(det_limit_side_len=1280)), ("rapidocr", "det960", box(det_limit_side_len=960)),
+            ("rapidocr-v4", "det1280", box(det_limit_side_len=1280))],
+    "batch": [("rapidocr", "batch16", box(params={"Rec.rec_batch_num": 16})),
+              ("rapidocr-v4", "batch16", box(params={"rec_batch_num": 16}))],
+    "threads": [("rapidocr", "threads1", box(intra_op_num_threads=1)),
+                ("rapidocr-v4", "threads1", box(intra_op_num_threads=1))],
+    "combo": [("rapidocr", "det1280-t1", box(det_limit_side_len=1280, intra_op_num_threads=1)),
+              ("rapidocr", "det960-t1", box(det_limit_side_len=960, intra_op_num_threads=1)),
+              ("rapidocr-v4", "det1280-t1", box(det_limit_side_len=1280, intra_op_num_threads=1))],
     "tesseract": [("tesseract", "omp2", {"omp_thread_limit": 2})],
 }
 # render resolutions per variant (only PDF pages differ); the rest run at 200 dpi only
