@@ -1,6 +1,6 @@
 """venvserve's benchmark: one command, one table, ratios measured side by side.
 
-    python -m bench                      # the full run (~5-7 minutes), table + bench/results/*.json
+    python -m bench                      # the full run (~10 minutes), table + bench/results/*.json
     python -m bench --rows 1,2,3,8       # the gateway rows only (~1 minute)
     python -m bench --rows 9,10          # event-loop stalls, eviction damping
     python -m bench --compare REF        # also run a gateway from git REF beside this tree (rows 1-3, 8-10)
