@@ -85,7 +85,7 @@ class Line(NamedTuple):
 SAME_LINE = 0.5  # vertical overlap, as a fraction of the smaller height, that makes one line
 SIDE_BY_SIDE = 0.3  # horizontal overlap (of the narrower box) beyond which two boxes are not one line
 MAX_SKEW_DEG = 20.0  # beyond this, the page is rotated, not skewed: leave it to the engine's classifier
-MIN_GUTTER = 1.0  # a gutter is at least this many text heights wide
+MIN_GUTTER = 0.8  # a gutter is at least this many text heights wide (a 1280 px detector's boxes run tall)
 MIN_SIDE = 0.2  # each column covers at least this fraction of the page width
 MIN_SIDE_BY_SIDE = 0.3  # the columns run side by side over at least this fraction of the text height
 MAX_DEPTH = 3
