@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     max_loaded_models: int = Field(0, ge=0)  # 0 = no limit
     memory_budget_mb: int = Field(0, ge=0)  # 0 = no limit
     gpu_memory_budget_mb: int = Field(-1, ge=-1)  # -1 = from NVML when a GPU is present, else no limit
-    min_residency_s: float = Field(5.0, ge=0)  # a model just loaded is not evicted before this, unless it served
+    min_residency_s: float = Field(5.0, ge=0)  # a model just loaded is not evicted before this (0: no damping)
     max_queue: int = Field(64, ge=0)
     worker_transport: Literal["unix", "tcp"] = "unix"  # tcp: 127.0.0.1 + per-worker token
 

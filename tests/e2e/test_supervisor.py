@@ -195,8 +195,9 @@ def test_sigterm_past_the_grace_period_answers_503_shutting_down_to_running_and_
 
 
 def test_one_loaded_model_at_a_time_when_the_budget_says_so(server_factory):
+    # Forty swaps back to back: the budget is under test here, not the damping (residency 0).
     server = server_factory([{"id": "a", "architecture": "echo"}, {"id": "b", "architecture": "echo"}],
-                            args=("--max-loaded-models", "1"))
+                            args=("--max-loaded-models", "1"), env={"VENVSERVE_MIN_RESIDENCY_S": "0"})
     with MostWorkers(server.pid) as seen:
         for round_ in range(20):
             for model in ("a", "b"):

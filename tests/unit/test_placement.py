@@ -96,15 +96,15 @@ def test_the_least_recently_used_idle_worker_is_evicted_to_make_room():
     assert [(e.model, e.for_model) for e in host.events] == [("a", "c")]
 
 
-def test_a_model_just_loaded_is_not_evicted_before_it_served_or_its_residency_passed():
+def test_a_model_just_loaded_is_not_evicted_before_its_residency_passed_even_once_it_served():
     placement, _ = placement_over(StubActor("x"))
     actor = StubActor("a")
     fresh = actor.add(served=0, ready_ago=1.0)
-    served = actor.add(served=1, ready_ago=1.0)
+    served = actor.add(served=1, ready_ago=1.0)  # serving one request must not end the damping
     settled = actor.add(served=0, ready_ago=10.0)
     now = time.monotonic()
     assert not placement.evictable(actor, fresh, now)
-    assert placement.evictable(actor, served, now)
+    assert not placement.evictable(actor, served, now)
     assert placement.evictable(actor, settled, now)
 
 

@@ -2,8 +2,11 @@
 
 The arithmetic is budget.py's (pure functions over numbers); this module
 feeds it the live workers and carries out its choice. Two dampers keep
-models from thrashing: a worker just loaded is not evicted before it has
-served a request or ``min_residency_s`` has passed, and a worker that is
+models from thrashing: a worker just loaded stays at least
+``min_residency_s`` (having served one request is not enough: under a
+3-models-in-2-slots load every model had, and every request loaded a
+model: 242 evictions/min against 20.5 with the rule; docs/performance.md,
+row 10), and a worker that is
 serving (requests in flight or queued) is never evicted: a request for a
 model that does not fit waits for room instead (bounded by queue_timeout_s).
 """
@@ -49,7 +52,7 @@ class Placement:
 
     def evictable(self, actor: "ModelActor", worker: Worker, now: float) -> bool:
         return (worker.state is WorkerState.READY and not worker.calls and not actor.router.queued
-                and (worker.served > 0 or now - worker.ready_at >= self.settings.min_residency_s))
+                and now - worker.ready_at >= self.settings.min_residency_s)
 
     def residents(self) -> list[budgeting.Resident]:
         now = time.monotonic()
