@@ -20,4 +20,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python -m pip install -q -e '.[test]'
-exec python -m pytest "$@"
+exec python -m pytest --durations=25 "$@"
