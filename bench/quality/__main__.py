@@ -17,6 +17,7 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="rapidocr,rapidocr-v4,tesseract")
     ap.add_argument("--pdf-dpi", type=int, default=200)
     ap.add_argument("--pages", default="", help="comma-separated page names (default: all)")
+    ap.add_argument("--name", default="", help="run: name of the results file under OUT (default: run-dpiDPI)")
     ap.add_argument("--sweep", default="all",
                     help="sweep groups: base,det,batch,threads,combo,tesseract (all: every one but combo)")
     ap.add_argument("results", nargs="*", type=Path, help="table: saved results files to score again")
