@@ -12,8 +12,10 @@ grammar is a 400, a full disk a 507; nothing a client sends gets past this
 module as anything but a JSON error.
 """
 
+import asyncio
 import errno
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +24,13 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from ..errors import BadRequest, InsufficientStorage, PayloadTooLarge
+from ..errors import BadRequest, InsufficientStorage, PayloadTooLarge, VenvserveError
 
+# A refused upload's unread rest is read and dropped, up to these bounds, before the answer goes:
+# closing a socket with unread bytes makes the kernel reset it, and the client then never reads
+# the JSON error but "connection reset" (seen with a 1 MB upload refused mid-way).
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_S = 5.0
 PART_HEADER_BYTES = 8 * 1024  # one part's headers, all together
 PART_HEADERS = 8  # headers in one part
 
@@ -199,16 +206,40 @@ async def receive_upload(request: Request, spool: Path, limits: UploadLimits | i
                                             file_field)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
+        if int(declared) <= DRAIN_BYTES:
+            await drain(request.stream())
         raise PayloadTooLarge(f"the request is larger than this server's limit of {_mb(limits.max_bytes)}",
                               code="file_too_large",
                               hint="send a smaller file, or start the server with a larger --max-upload-mb")
+    stream = request.stream()
     try:
-        async for chunk in request.stream():
+        async for chunk in stream:
             parser.feed(chunk)
         return parser.finish()
+    except VenvserveError:
+        parser.abort()
+        await drain(stream)
+        raise
     except BaseException:
         parser.abort()
         raise
+
+
+async def drain(stream) -> None:
+    """Read and drop what is left of a refused body, within DRAIN_BYTES and DRAIN_S."""
+    deadline, left = time.monotonic() + DRAIN_S, DRAIN_BYTES
+
+    async def rest():
+        nonlocal left
+        async for chunk in stream:
+            left -= len(chunk)
+            if left <= 0 or time.monotonic() > deadline:
+                return
+
+    try:
+        await asyncio.wait_for(rest(), DRAIN_S)
+    except Exception:  # timed out, a client gone, a stream already read: nothing (more) to drop
+        pass
 
 
 def discard(upload: Upload) -> None:

@@ -28,7 +28,9 @@ def env_names(gw: Gateway) -> list[str]:
 
 @router.get("/v1/envs", summary="Every env: status and Python version", responses=ex.responses(ex.ENVS))
 async def list_envs(gw: Gateway = Depends(gateway)):
-    return {"object": "list", "data": [gw.envs.describe(name) for name in env_names(gw)]}
+    # Off the loop: a template's first fingerprint reads its files, and a template folder may be large.
+    data = await asyncio.to_thread(lambda: [gw.envs.describe(name) for name in env_names(gw)])
+    return {"object": "list", "data": data}
 
 
 @router.get("/v1/envs/{name}", summary="One env: status, Python, size, packages, log tail",
