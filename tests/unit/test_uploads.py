@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from venvserve.api.uploads import UploadLimits, UploadParser
+from venvserve.uploads import UploadLimits, UploadParser
 from venvserve.errors import BadRequest, InsufficientStorage, PayloadTooLarge, VenvserveError
 
 BOUNDARY = b"----venvserveBoundary7MA4YWxkTrZu0gW"

@@ -30,7 +30,7 @@ from fastapi import Body, FastAPI, Request
 from ray import serve
 
 from .. import __version__, ocr
-from ..api.uploads import receive_upload
+from ..uploads import receive_upload
 from ..catalog import ModelSpec, unknown_model
 from ..decode.limits import DecoderLimits, pool_size
 from ..decode.pool import DecoderPool

@@ -13,7 +13,7 @@ from ...ocr import parse_options
 from ...jobs.model import JobStatus, is_finished
 from .. import examples as ex
 from ..deps import gateway
-from ..uploads import UploadLimits, UploadParser, receive_upload
+from ...uploads import UploadLimits, UploadParser, receive_upload
 
 router = APIRouter(tags=["jobs"])
 

@@ -11,7 +11,7 @@ from .. import examples as ex
 from .. import requestlog
 from ..deps import gateway
 from ..jsonbody import check_depth
-from ..uploads import UploadLimits, receive_upload
+from ...uploads import UploadLimits, receive_upload
 
 router = APIRouter(tags=["ocr"])
 

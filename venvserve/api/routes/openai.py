@@ -44,7 +44,7 @@ from ...gateway import Gateway
 from .. import requestlog
 from ..deps import gateway
 from ..jsonbody import parse_object, read_limited
-from ..uploads import spool_io
+from ...uploads import spool_io
 
 router = APIRouter(tags=["openai"])
 

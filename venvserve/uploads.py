@@ -24,7 +24,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from ..errors import BadRequest, InsufficientStorage, PayloadTooLarge, VenvserveError
+from .errors import BadRequest, InsufficientStorage, PayloadTooLarge, VenvserveError
 
 # A refused upload's unread rest is read and dropped, up to these bounds, before the answer goes:
 # closing a socket with unread bytes makes the kernel reset it, and the client then never reads
