@@ -92,29 +92,30 @@ def _budget(budget: dict) -> str:
 def load(model: ModelArg, server: ServerOpt = None, api_key: ApiKeyOpt = None, admin_key: AdminKeyOpt = None,
          data_dir: DataDirOpt = None):
     """Start a model's workers on the server and wait until they are ready."""
-    with reported():
-        remote = _server(server, api_key, data_dir, admin_key)
-        path = _model_path(remote, model, "load")
-        t0 = time.monotonic()
-        with console.spinner(f"Loading model {model} on {remote.url}"):
-            answer = remote.post(path)
+    answer, seconds = _model_action(model, "load", "Loading", server, api_key, admin_key, data_dir)
     pids = ", ".join(str(pid) for pid in answer.get("pids") or [])
     suffix = f" (worker pid {pids})" if pids else ""
-    console.progress(f"Loaded model {model} in {console.duration(time.monotonic() - t0)}{suffix}")
+    console.progress(f"Loaded model {model} in {console.duration(seconds)}{suffix}")
 
 
 def unload(model: ModelArg, server: ServerOpt = None, api_key: ApiKeyOpt = None, admin_key: AdminKeyOpt = None,
            data_dir: DataDirOpt = None):
     """Stop a model's workers on the server (after their in-flight work)."""
-    with reported():
-        remote = _server(server, api_key, data_dir, admin_key)
-        path = _model_path(remote, model, "unload")
-        t0 = time.monotonic()
-        with console.spinner(f"Unloading model {model} on {remote.url}"):
-            answer = remote.post(path)
+    answer, seconds = _model_action(model, "unload", "Unloading", server, api_key, admin_key, data_dir)
     stopped = answer.get("stopped_workers")
     what = f" ({console.plural(stopped, 'worker')} stopped)" if isinstance(stopped, int) else ""
-    console.progress(f"Unloaded model {model} in {console.duration(time.monotonic() - t0)}{what}")
+    console.progress(f"Unloaded model {model} in {console.duration(seconds)}{what}")
+
+
+def _model_action(model: str, action: str, doing: str, server, api_key, admin_key, data_dir) -> tuple[dict, float]:
+    """POST /v1/models/{model}/{action} with a spinner; the answer and how long it took."""
+    with reported():
+        remote = _server(server, api_key, data_dir, admin_key)
+        path = _model_path(remote, model, action)
+        t0 = time.monotonic()
+        with console.spinner(f"{doing} model {model} on {remote.url}"):
+            answer = remote.post(path)
+    return answer, time.monotonic() - t0
 
 
 def logs(model: ModelArg,
