@@ -173,6 +173,16 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     return error
 
 
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Every byte the peer sends until it closes the connection."""
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 def raw_http(url: str, request: bytes, timeout: float = 30) -> tuple[int, bytes]:
     """Send bytes as they are (no client-side path normalisation); answer (status, body)."""
     host, port = url.split("//", 1)[1].rsplit(":", 1)

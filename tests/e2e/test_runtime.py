@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import ROOT, wait_until
+from support import ROOT, read_until_closed, wait_until
 
 RUNTIME = ROOT / "worker_runtime"
 PACKAGE = RUNTIME / "venvserve_worker"
@@ -256,12 +256,7 @@ def test_sigterm_ends_a_worker_at_once_even_mid_request(tmp_path):
 def raw(port: int, data: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
         s.sendall(data)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return out
-            out += chunk
+        return read_until_closed(s)
 
 
 def threads_of(pid: int) -> int:

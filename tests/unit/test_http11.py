@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support import wait_until
+from support import read_until_closed, wait_until
 from venvserve_worker.connections import Server
 from venvserve_worker.http11 import HTTPError, Limits, parse_request
 
@@ -160,12 +160,7 @@ def exchange(path: str, data: bytes, shut: bool = False) -> bytes:
         s.sendall(data)
         if shut:
             s.shutdown(socket.SHUT_WR)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return out
-            out += chunk
+        return read_until_closed(s)
 
 
 def status_of(answer: bytes) -> int:
