@@ -36,6 +36,9 @@ class ModelSpec(BaseModel):
     max_concurrency: int = Field(1, ge=1, le=1024)
     max_queue: int | None = Field(None, ge=0)
     idle_timeout_s: float | None = Field(None, ge=0)
+    # The resolution this model's PDF pages are rendered at; None = the gateway's pdf_dpi setting.
+    # Engines differ: one that loses the spaces in small type at 200 dpi keeps them at 300.
+    pdf_dpi: int | None = Field(None, ge=36, le=600)
     description: str = ""
 
     @model_validator(mode="before")
@@ -47,6 +50,10 @@ class ModelSpec(BaseModel):
         if isinstance(options, dict) and data.get("device") == "cpu" and "device" not in options:
             data = {**data, "options": {**options, "device": "cpu"}}
         return data
+
+    def render_dpi(self, default: int) -> int:
+        """The dpi this model's PDF pages are rendered at: its own ``pdf_dpi``, else ``default`` (the setting)."""
+        return self.pdf_dpi if self.pdf_dpi is not None else default
 
     @field_validator("id")
     @classmethod

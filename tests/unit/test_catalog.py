@@ -22,6 +22,7 @@ BAD = [
     ("bad_env_name", [{"id": "m2", "architecture": "echo", "python_env": "../../etc"}], ["'m2'", "python_env"]),
     ("missing_architecture", [{"id": "m3"}], ["'m3'", "architecture"]),
     ("wrong_type", [{"id": "m4", "architecture": "echo", "replicas": "two"}], ["'m4'", "replicas"]),
+    ("pdf_dpi_too_high", [GOOD, {"id": "m7", "architecture": "echo", "pdf_dpi": 601}], ["'m7'", "pdf_dpi", "600"]),
     ("not_json", "[{\"id\": \"m5\", ", ["JSON"]),
     ("not_an_array", {"id": "m6", "architecture": "echo"}, ["array"]),
 ]
@@ -83,10 +84,28 @@ def test_ids_with_a_slash_and_every_documented_field(tmp_path):
     entry = {"id": "deepseek-ai/DeepSeek-OCR", "task": "ocr", "architecture": "mypkg.mod:MyBackend",
              "python_env": "deepseek", "python": None, "options": {"a": 1}, "device": "cuda",
              "memory_mb": 100, "gpu_memory_mb": 2000, "replicas": 2, "max_concurrency": 4,
-             "idle_timeout_s": 30}
+             "idle_timeout_s": 30, "pdf_dpi": 300}
     catalog = load_catalog(write(tmp_path, [entry]))
     spec = catalog.get("deepseek-ai/DeepSeek-OCR")
     assert spec.replicas == 2 and spec.device == "cuda" and spec.options == {"a": 1}
+    assert spec.pdf_dpi == 300 and spec.render_dpi(200) == 300
+
+
+def test_pdf_dpi_defaults_to_the_setting_and_is_bounded(tmp_path):
+    catalog = load_catalog(write(tmp_path, [GOOD, {"id": "edge", "architecture": "echo", "pdf_dpi": 36}]))
+    assert catalog.get("fine").pdf_dpi is None and catalog.get("fine").render_dpi(200) == 200
+    assert catalog.get("edge").render_dpi(200) == 36
+    for bad in (35, 0, -1, 601, 150.5, "high", True):
+        with pytest.raises(CatalogError) as info:
+            load_catalog(write(tmp_path, [{"id": "m8", "architecture": "echo", "pdf_dpi": bad}]))
+        assert "'m8'" in str(info.value) and "'pdf_dpi'" in str(info.value), (bad, str(info.value))
+
+
+def test_rapidocr_v4_renders_pdf_pages_at_300_dpi():
+    # At 200 dpi it runs the words of small type together; at 300 it keeps the spaces (docs/ocr-quality.md).
+    catalog = load_catalog(ROOT / "models.json")
+    assert catalog.get("rapidocr-v4").pdf_dpi == 300
+    assert catalog.get("rapidocr").pdf_dpi is None and catalog.get("tesseract").pdf_dpi is None
 
 
 def test_an_unknown_model_is_a_404_that_suggests_the_nearest_id():
