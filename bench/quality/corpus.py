@@ -49,10 +49,13 @@ histogram of grey values:
 >>> markers = np.zeros_like(coins)
 """
 
-def columns(top: float, bottom: float = 738.0, width: float = 612.0, height: float = 792.0):
-    """Full-width band, left column, right column, page foot: (x, y, w, h) in points."""
-    half = width / 2
-    return [(0, 0, width, top), (0, top, half, bottom - top), (half, top, half, bottom - top),
+def columns(top: float, split: float = 306.0, bottom: float = 738.0, width: float = 612.0,
+            height: float = 792.0):
+    """Full-width band, left column, right column, page foot: (x, y, w, h) in points. ``split``
+    lies inside the gutter: pdftotext puts a character that touches a crop's edge in that crop,
+    so a split on the right column's edge would copy each of its lines' first letter into the
+    left column's text."""
+    return [(0, 0, width, top), (0, top, split, bottom - top), (split, top, width - split, bottom - top),
             (0, bottom, width, height - bottom)]
 
 
@@ -63,7 +66,7 @@ PDF_PAGES = [
     ("pdfmark-p3", "single", "usr/share/doc/groff-base/pdf/pdfmark.pdf.gz", 3, None),
     ("novel-p5", "single", MOM, 5, None),
     ("paper-p10", "two-column", MOM, 10, columns(225.0)),
-    ("paper-p11", "two-column", MOM, 11, columns(70.0)),
+    ("paper-p11", "two-column", MOM, 11, columns(70.0, split=297.0)),  # gutter 288-306 pt
     ("ascii-p1", "table", "man:usr/share/man/man7/ascii.7.gz", 1, None),
     ("hosts-p1", "man", "man:usr/share/man/man5/hosts.5.gz", 1, None),
 ]
