@@ -113,6 +113,8 @@ class Gateway:
             "task": spec.task, "architecture": spec.architecture, "python_env": spec.python_env,
             "env_status": env_status, "device": spec.device, "replicas": spec.replicas,
             "max_concurrency": spec.max_concurrency, "default": spec.id == self.catalog.default,
+            # What this model's PDF pages are rendered at (its own pdf_dpi, else the setting).
+            "pdf_dpi": spec.render_dpi(self.settings.pdf_dpi) if spec.task == "ocr" else None,
             "available": ok, "reason": reason, "description": spec.description, **state,
         }
 
@@ -147,7 +149,7 @@ class Gateway:
         work_dir = work_dir or self.new_request_dir()
         try:
             return await ocr.run(self.decoders, call, path, size, work_dir, model_id=model_id, fmt=fmt,
-                                 options=options or {}, dpi=self.settings.pdf_dpi,
+                                 options=options or {}, dpi=spec.render_dpi(self.settings.pdf_dpi),
                                  max_pages=self.settings.max_pdf_pages,
                                  concurrency=spec.replicas * spec.max_concurrency, disconnected=disconnected)
         finally:

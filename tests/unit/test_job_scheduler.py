@@ -22,7 +22,8 @@ class FakePages:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def render(self, path, kind, page, out_dir):
+    async def render(self, path, kind, page, out_dir, model_id):
+        assert model_id == "echo"  # each page renders at the dpi of its job's model
         return SimpleNamespace(number=page, job=path.name)
 
     async def ocr(self, model, page, fmt, options):

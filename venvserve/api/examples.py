@@ -3,7 +3,7 @@
 MODEL = {
     "id": "rapidocr", "object": "model", "created": 1795981915, "owned_by": "venvserve",
     "task": "ocr", "architecture": "rapidocr", "python_env": "rapidocr", "env_status": "ready",
-    "device": "cpu", "replicas": 1, "max_concurrency": 1, "default": True, "available": True,
+    "device": "cpu", "replicas": 1, "max_concurrency": 1, "pdf_dpi": 200, "default": True, "available": True,
     "reason": None, "description": "RapidOCR 3.x on onnxruntime, CPU", "state": "loaded",
     "activity": "ready", "workers": 1, "queued": 0, "spawns": 1, "failed_reason": None,
 }

@@ -22,11 +22,16 @@ class Pages:
         await ocr.release(self.gw.decoders, doc)
         return doc.kind, doc.pages
 
-    async def render(self, path: Path, kind: str, page: int, out_dir: Path) -> "ocr.Page":
-        """Page ``page`` (1-based) ready for a worker."""
+    async def render(self, path: Path, kind: str, page: int, out_dir: Path, model_id: str) -> "ocr.Page":
+        """Page ``page`` (1-based) ready for ``model_id``'s worker, at that model's render dpi.
+
+        The dpi is looked up in the catalog at each page, so a job resumed after a restart
+        renders its remaining pages at what the job's model asks for now.
+        """
         out_dir.mkdir(parents=True, exist_ok=True)
         doc = ocr.Document(path, kind, page)
-        return await ocr.render_page(self.gw.decoders, doc, page - 1, out_dir, self.gw.settings.pdf_dpi)
+        dpi = self.gw.catalog.require(model_id).render_dpi(self.gw.settings.pdf_dpi)
+        return await ocr.render_page(self.gw.decoders, doc, page - 1, out_dir, dpi)
 
     async def ocr(self, model_id: str, page: "ocr.Page", fmt: str, options: dict) -> dict:
         """``{"text": ...}`` for one page; a rendered page's file is removed afterwards."""

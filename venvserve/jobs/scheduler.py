@@ -192,7 +192,7 @@ class Scheduler:
         self.rendering[job.model] += 1
         try:
             try:
-                image = await self.pages.render(path, kind, page, job.dir / "render")
+                image = await self.pages.render(path, kind, page, job.dir / "render", job.model)
             finally:
                 self.rendering[job.model] -= 1
             return await self.pages.ocr(job.model, image, job.fmt, job.options)

@@ -120,6 +120,7 @@ class Ingress:
             "task": spec.task, "architecture": spec.architecture, "python_env": spec.python_env,
             "env_status": "ready" if state == "loaded" else None, "device": spec.device,
             "replicas": spec.replicas, "max_concurrency": spec.max_concurrency,
+            "pdf_dpi": spec.render_dpi(self.settings["pdf_dpi"]) if spec.task == "ocr" else None,
             "default": spec.id == self.default, "available": available, "reason": reason,
             "description": spec.description, "state": state, "activity": None,
             "workers": replicas.get("RUNNING", 0), "queued": None, "spawns": None,
@@ -210,9 +211,9 @@ class Ingress:
 
         async def call(page: dict) -> dict:  # a replica may be on another node: the page travels as bytes
             data = await asyncio.to_thread(Path(page["images"][0]).read_bytes)
-            return await self.call(spec, "ocr", [data], page["format"], page["options"])
+            return await self.call(spec, "ocr", [data], page["format"], page["options"], page.get("dpi"))
 
         return await ocr.run(self.decoders, call, path, size, work_dir, model_id=spec.id, fmt=fmt,
-                             options=options, dpi=self.settings["pdf_dpi"],
+                             options=options, dpi=spec.render_dpi(self.settings["pdf_dpi"]),
                              max_pages=self.settings["max_pdf_pages"],
                              concurrency=spec.replicas * spec.max_concurrency, disconnected=disconnected)

@@ -58,12 +58,15 @@ class ModelReplica:
 
     # -- requests ------------------------------------------------------------
 
-    async def ocr(self, pages, fmt="text", options=None):
-        """OCR page images given as bytes; answers ``{"pages": [...]}`` (tagged)."""
+    async def ocr(self, pages, fmt="text", options=None, dpi=None):
+        """OCR page images given as bytes; answers ``{"pages": [...]}`` (tagged).
+
+        ``dpi``: what a PDF page was rendered at, the request key ``dpi`` a worker gets (tesseract's ``--dpi``).
+        """
         if not isinstance(pages, list) or not pages or not all(isinstance(p, (bytes, bytearray)) for p in pages):
             return _failure(400, "invalid_request", "pages must be a non-empty list of image bytes")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, self._ocr, pages, fmt, options or {})
+        return await loop.run_in_executor(self.pool, self._ocr, pages, fmt, options or {}, dpi)
 
     async def infer(self, request):
         """Hand a JSON object to the backend as it is (``/v1/models/{id}/infer``)."""
@@ -74,7 +77,7 @@ class ModelReplica:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, self._run, request)
 
-    def _ocr(self, pages, fmt, options):
+    def _ocr(self, pages, fmt, options, dpi=None):
         folder = tempfile.mkdtemp(dir=self.tmp)
         try:
             paths = []
@@ -83,7 +86,10 @@ class ModelReplica:
                 with open(path, "wb") as f:
                     f.write(data)
                 paths.append(path)
-            return self._run({"task": "ocr", "images": paths, "format": fmt, "options": options})
+            request = {"task": "ocr", "images": paths, "format": fmt, "options": options}
+            if dpi is not None:
+                request["dpi"] = dpi
+            return self._run(request)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

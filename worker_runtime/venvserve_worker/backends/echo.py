@@ -84,7 +84,8 @@ class EchoBackend:
         # options.sleep_s stands for a model that takes that long a page off the CPU (a GPU model).
         # Job tests: ``tally`` (a file each call appends its ``page`` to, counting real runs),
         # ``crash_pages`` (exit on these pages; with ``crash_once`` only the first time) and
-        # ``dims`` (answer a PNG page's pixel size, which tells pages apart).
+        # ``dims`` (answer a PNG page's pixel size, which tells pages apart); ``show_dpi`` adds
+        # the request's ``dpi`` key (" @200"), the resolution the gateway rendered a PDF page at.
         options = request.get("options") or {}
         if options.get("tally"):
             with open(options["tally"], "a") as f:
@@ -108,6 +109,8 @@ class EchoBackend:
                 text = "%dx%d" % (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
             else:
                 text = "%d bytes" % size
+            if options.get("show_dpi"):
+                text += " @%s" % request.get("dpi")
             pages.append({"page": number, "text": text})
         return {"pages": pages}
 
