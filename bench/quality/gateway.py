@@ -20,7 +20,9 @@ DEFAULT_MODELS = ("rapidocr", "rapidocr-v4", "tesseract")
 
 def catalog_entries(ids=DEFAULT_MODELS) -> Dict[str, dict]:
     entries = {e["id"]: e for e in json.loads((ROOT / "models.json").read_text())}
-    return {i: dict(entries[i]) for i in ids}
+    # A run renders every model's PDF pages at its own --pdf-dpi: a catalog's per-model pdf_dpi
+    # (rapidocr-v4's 300) would otherwise stand in for it and mislabel the run.
+    return {i: {k: v for k, v in entries[i].items() if k != "pdf_dpi"} for i in ids}
 
 
 class Served:
