@@ -126,6 +126,17 @@ def test_a_table_of_contents_is_not_split_into_columns():
     assert got == ["Chapter %d title goes here %d" % (i + 1, 10 * i + 1) for i in range(10)]
 
 
+@pytest.mark.parametrize("degrees", [0.0, 1.5])
+def test_a_table_of_short_cells_is_read_row_by_row(degrees):
+    """Four columns of one-word cells with wide gaps between them: a table, not four columns of
+    text, so each row is one line (a gutter between short cells would read it column by column)."""
+    cells = [["Item", "Ratio", "Count", "Note"], ["alpha", "1.0", "14", "list"], ["beta", "1.3", "27", "follow"],
+             ["gamma", "1.7", "140", "0.25"], ["delta", "2.5", "3.5", "11"]]
+    boxes = [box(100 + 200 * c, 100 + 40 * r, cell, width=24.0 * len(cell))
+             for r, row in enumerate(cells) for c, cell in enumerate(row)]
+    assert texts(page(boxes, degrees, shuffle=7)) == [" ".join(row) for row in cells]
+
+
 def test_nothing_to_read_is_empty():
     assert layout_text([]) == "" and layout_text(page([box(0, 0, "   ")])) == ""
 

@@ -91,6 +91,9 @@ MIN_SIDE_BY_SIDE = 0.3  # the columns run side by side over at least this fracti
 MAX_DEPTH = 3
 MARGIN_GAP = 2.0  # a first or last row this far from the rest is a running header or footer
 NARROW = 3.0  # boxes narrower than this many text heights do not define a gutter
+# A column of text has lines at least this many text heights long (~16 characters) on one side
+# at least; short cells on both sides of a gap are a table's columns (or a list's), read by rows.
+MIN_COLUMN_LINE = 8.0
 
 
 def fragment(points: Sequence[Sequence[float]], text: str) -> Fragment:
@@ -219,6 +222,8 @@ def find_gutter(boxes: Sequence[Box]) -> Optional[Tuple[float, float]]:
     for side in (left, right):  # a column of text, not a column of page numbers
         if max(b.x1 for b in side) - min(b.x0 for b in side) < MIN_SIDE * width:
             return None
+    if all(median(b.x1 - b.x0 for b in side) < MIN_COLUMN_LINE * unit for side in (left, right)):
+        return None
     top, bottom = min(b.top for b in boxes), max(b.bottom for b in boxes)
     side_by_side = min(max(b.bottom for b in left), max(b.bottom for b in right)) - max(
         min(b.top for b in left), min(b.top for b in right))

@@ -10,6 +10,8 @@ stored in the file, else the ``dpi`` the request carries (the render
 resolution of a PDF page), else the ``dpi`` option. Only a file tesseract
 cannot take as it is (EXIF-rotated, transparent, multi-frame, an unusual
 format) is first made upright and opaque, as a PNG carrying that resolution.
+Its lines come back in reading order (``_tesseract_tsv``): its own block order
+puts the pieces of a running head and of a table row apart.
 
 ``load()`` options, all optional: ``lang`` (default language, "eng"),
 ``psm`` (page segmentation mode 0-13, default tesseract's 3),
@@ -28,11 +30,11 @@ import shutil
 import subprocess
 import tempfile
 import time
-from statistics import median
 from typing import Any, Dict, List, Optional
 
 from . import _options
 from ._layout import TextLine, render
+from ._tesseract_tsv import page_lines, tsv_lines  # noqa: F401 (tsv_lines: tesseract's own order)
 from ._ocr_common import check_ocr_request, decoding, package_versions, upright_rgb
 from .base import BackendError, LoadError, OptionError
 
@@ -158,7 +160,7 @@ class TesseractBackend:
         if done.returncode != 0:
             tail = " ".join(done.stderr.strip().splitlines()[-3:])
             raise RuntimeError("tesseract failed on page %d (exit %d): %s" % (page, done.returncode, tail))
-        return tsv_lines(done.stdout)
+        return page_lines(done.stdout)
 
     def info(self) -> Dict[str, Any]:
         """Versions of pytesseract, Pillow and the tesseract binary."""
@@ -185,31 +187,3 @@ def _native(im: Any) -> bool:
     return (im.format in NATIVE_FORMATS and getattr(im, "n_frames", 1) == 1 and orientation in (None, 1)
             and not transparent and im.mode in ("1", "L", "P", "RGB"))
 
-
-def tsv_lines(tsv: str) -> List[TextLine]:
-    """Tesseract's lines (level 4 rows, with their boxes) and words (level 5), in its own order."""
-    lines: Dict[tuple, Dict[str, Any]] = {}
-    order: List[tuple] = []
-    for row in tsv.splitlines()[1:]:
-        cells = row.split("\t")
-        if len(cells) < 12 or not cells[0].isdigit():
-            continue
-        level = int(cells[0])
-        key = tuple(int(c) for c in cells[1:5])  # page, block, paragraph, line
-        if level == 4:
-            left, top, width, height = (int(c) for c in cells[6:10])
-            lines[key] = {"box": (left, top, left + width, top + height), "words": [], "heights": []}
-            order.append(key)
-        elif level == 5 and key in lines and cells[11].strip():
-            lines[key]["words"].append(cells[11].strip())
-            lines[key]["heights"].append(int(cells[9]))
-    out = []
-    for key in order:
-        words = lines[key]["words"]
-        if words:
-            x0, top, x1, bottom = lines[key]["box"]
-            # The words' median height is the type size; a superscript only makes the line box taller.
-            out.append(TextLine(" ".join(words), x0, x1, top, bottom, block=key[0] * 10000 + key[1],
-                                para=(key[0] * 10000 + key[1]) * 10000 + key[2],
-                                size=float(median(lines[key]["heights"]))))
-    return out
