@@ -7,4 +7,5 @@ their own text layers, CER and word F1 per model and page class, and a settings 
     python -m bench.quality sweep        # render dpi, detector size, batch and threads
     python -m bench.quality spaces       # rapidocr-v4 and the spaces between words in small type
     python -m bench.quality table FILE   # score a saved results file again (after a truth change)
+    python -m bench.quality fixtures     # the crops of real pages the test suite reads
 """

@@ -10,7 +10,7 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m bench.quality", description=bench.quality.__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("build", "run", "orders", "sweep", "spaces", "table"))
+    ap.add_argument("command", choices=("build", "run", "orders", "sweep", "spaces", "table", "fixtures"))
     ap.add_argument("--out", type=Path, default=corpus.DEFAULT_OUT)
     ap.add_argument("--data-dir", type=Path, default=None,
                     help="venvserve data dir (built envs); default: OUT/data")
@@ -34,6 +34,9 @@ def main(argv=None) -> int:
         from .report import rescore
         for path in args.results:
             rescore(path, pages)
+    elif args.command == "fixtures":
+        from .fixtures import fixtures
+        fixtures(pages)
     elif args.command == "run":
         from .run import run
         run(args, pages)

@@ -5,7 +5,9 @@ Pages are rendered here at print sizes: 200 dpi, 10-11 pt type. The text is pros
 the groff pdfmark manual, so the lines look like a real page's and not like test labels.
 """
 
+import io
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +140,58 @@ def test_a_two_column_page_comes_back_column_by_column(ocr_server, model):
     text = ocr(ocr_server, image_bytes(image, "PNG", dpi=(DPI, DPI)), "columns.png", model)
     found = positions([title] + LEFT + RIGHT, text)
     assert found == sorted(found) and len(set(found)) == len(found), (found, text)
+
+
+# Crops of real typeset pages (bench/quality/fixtures.py made them from Debian packages).
+PAGES = Path(__file__).parent / "pages"
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2014": "-", "\u2013": "-"})
+
+
+def real_page(name: str) -> tuple[bytes, str]:
+    return (PAGES / (name + ".png")).read_bytes(), (PAGES / (name + ".txt")).read_text()
+
+
+def words(text: str) -> str:
+    """One space between words, typographic quotes and dashes made plain."""
+    return " ".join(text.translate(_QUOTES).split())
+
+
+@pytest.mark.parametrize("model", ["rapidocr", "tesseract"])
+def test_the_ascii_7_code_table_is_read_row_by_row(ocr_server, model):
+    """ascii(7) as groff typesets it: the running head in three pieces is one line on top
+    (tesseract's block order put its middle after the body), each table row is one line in
+    order, and the octal codes 100-117 keep their leading 1 (once read as 00-17)."""
+    png, truth = real_page("ascii-table")
+    text = ocr(ocr_server, png, "ascii-table.png", model)
+    lines = [words(line) for line in text.splitlines() if line.strip()]
+    assert cer("ascii(7) Miscellaneous Information Manual ascii(7)", lines[0]) <= 0.05, text
+    rows = [words(line) for line in truth.splitlines() if line.split()[:1] and len(line.split()[0]) == 3
+            and line.split()[0].startswith("0") and line.split()[0].isdigit()]
+    assert len(rows) == 16
+    found = positions(rows, text, max_cer=0.2)
+    assert found == sorted(found) and len(set(found)) == len(found), (found, text)
+    for n, row in enumerate(found):
+        assert "%o" % (0o100 + n) in lines[row].split(), (n, lines[row])
+    assert cer(words(truth), words(text)) <= 0.03, text
+
+
+@pytest.mark.parametrize("model", ["rapidocr", "tesseract"])
+@pytest.mark.parametrize("degrees", [0.0, 1.5])
+def test_a_real_two_column_paper_is_read_column_by_column(ocr_server, model, degrees):
+    """The top of a page of groff's mom sample paper, upright and turned 1.5 degrees: the
+    running head, then the left column, then the right one."""
+    from PIL import Image
+
+    png, truth = real_page("paper-columns")
+    if degrees:
+        image = Image.open(io.BytesIO(png)).rotate(degrees, resample=Image.BICUBIC, expand=True, fillcolor=255)
+        png = image_bytes(image, "PNG", dpi=(DPI, DPI))
+    text = ocr(ocr_server, png, "paper.png", model)
+    # The head, the first and last lines of the left column, then those of the right one.
+    marks = ["CONTROL EQUALS CHAOS Chang, Connors", "eos et accusam. Et justo duo dolores et rebum.",
+             "elitr sed diam nonumy eirmod tempor invidunt. Ut labore",
+             "aliquyam erat, sed diam voluptua. At vero eos et accusam",
+             "gren no sea takimata sanctus est. Lorem ipsum dolor sit"]
+    found = positions(marks, text, max_cer=0.1)
+    assert found == sorted(found) and len(set(found)) == len(found), (found, text)
+    assert cer(words(truth), words(text)) <= 0.03, text
