@@ -6,9 +6,10 @@ joined back), a paragraph ends at a blank gap, a first-line indent, a short
 line that ends a sentence, or a column change that starts afresh; lines
 clearly taller than the body text become headings (# to ###); bullets and
 numbers at a line start become list items, continued by their indented lines.
+Lines whose cells clearly line up in columns become a table (see ``_table``).
 
 Box engines get their lines from ``_reading_order``; tesseract passes its own
-lines, with its paragraph numbers as hints.
+lines, with its paragraph numbers as hints (and no cells: its tables stay text).
 """
 
 import re
@@ -16,6 +17,8 @@ from statistics import median
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 from ._reading_order import reading_order
+from ._table import Cell, find_tables
+from ._table import markdown as table_markdown
 
 
 class TextLine(NamedTuple):
@@ -27,6 +30,7 @@ class TextLine(NamedTuple):
     block: int = 0  # column segment: lines of one block share a left edge
     para: Optional[int] = None  # the engine's own paragraph number, where it has one
     size: Optional[float] = None  # text height, where the box is taller (a superscript in it)
+    cells: Optional[Tuple[Cell, ...]] = None  # fragments' (x0, x1, text), left to right, from a box engine
 
     @property
     def height(self) -> float:
@@ -52,7 +56,8 @@ _HYPHENATED = re.compile(r"[A-Za-z\u00c0-\u024f]-$")
 
 def layout_text(fragments: Sequence[Any], markdown: bool = False) -> str:
     """Text of a box engine's fragments (see _reading_order.Fragment) in reading order."""
-    lines = [TextLine(line.text, line.x0, line.x1, line.top, line.bottom, line.block)
+    lines = [TextLine(line.text, line.x0, line.x1, line.top, line.bottom, line.block,
+                      cells=tuple((b.x0, b.x1, b.text.strip()) for b in line.boxes))
              for line in reading_order(fragments)]
     return render(lines, markdown)
 
@@ -68,11 +73,22 @@ def render(lines: Sequence[TextLine], markdown: bool) -> str:
     body = max(body, 1.0)
     blocks = _block_geometry(lines)
     levels = _heading_levels(lines, body, blocks)
+    tables = {first: (end, grid) for first, end, grid in find_tables(
+        [(line.cells, line.top, line.bottom, line.block) for line in lines])}
     out: List[Tuple[str, str]] = []  # finished (kind, markdown) blocks
     current: List[str] = []  # words of the paragraph or list item being built
     kind = None  # "p", "li" or None
     previous = None
-    for line in lines:
+    skip_to = 0
+    for n, line in enumerate(lines):
+        if n < skip_to:
+            continue  # a table's row
+        if n in tables:
+            _flush(out, current, kind)
+            skip_to, grid = tables[n]
+            out.append(("table", table_markdown(grid)))
+            current, kind, previous = [], None, None
+            continue
         text = line.text.strip()
         level = levels.get(round(line.height / body, 1), 0) if _may_be_heading(line, body, blocks) else 0
         if level:
