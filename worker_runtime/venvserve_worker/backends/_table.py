@@ -31,6 +31,7 @@ Row = Tuple[Optional[Sequence[Cell]], float, float, int]  # fragments, top, bott
 # character)") stand 0.2-0.4 heights apart, columns two spaces apart 0.64 and more.
 MERGE_GAP = 0.5
 MIN_ROWS = 3
+SAME_ROW = 0.5  # lines that overlap by this fraction of the smaller height are one row
 ROW_GAP = 2.0  # a blank gap between lines beyond this many text heights ends a table
 MAX_ODD = 0.25  # at most this fraction of the rows may span a gutter or sit between columns
 # A gutter is at least this many box heights wide: the pieces of one cell a detector cuts
@@ -60,8 +61,10 @@ def cells_of(boxes: Sequence[Cell], height: float) -> Tuple[Cell, ...]:
     return tuple(cells)
 
 
-def find_tables(rows: Sequence[Row]) -> List[Tuple[int, int, List[List[str]]]]:
-    """(first, end, grid) for each run of rows[first:end] that clearly is a table."""
+def find_tables(lines: Sequence[Row]) -> List[Tuple[int, int, List[List[str]]]]:
+    """(first, end, grid) for each run of lines[first:end] that clearly is a table."""
+    groups = _visual_rows(lines)
+    rows = [row for _, _, row in groups]
     found = []
     i = 0
     while i < len(rows):
@@ -77,7 +80,21 @@ def find_tables(rows: Sequence[Row]) -> List[Tuple[int, int, List[List[str]]]]:
                     break
             found.extend(_table(rows, i, j))
         i = j
-    return found
+    return [(groups[first][0], groups[end - 1][1], grid) for first, end, grid in found]
+
+
+def _visual_rows(lines: Sequence[Row]) -> List[Tuple[int, int, Row]]:
+    """(first, end, row): consecutive lines side by side at one height are one row (a detector's
+    overlapping boxes keep pieces of a row apart as lines of their own)."""
+    out: List[Tuple[int, int, Row]] = []
+    for n, line in enumerate(lines):
+        if out and line[0] and out[-1][2][0]:
+            first, _, row = out[-1]
+            if min(row[2], line[2]) - max(row[1], line[1]) >= SAME_ROW * min(row[2] - row[1], line[2] - line[1]):
+                out[-1] = (first, n + 1, (tuple(sorted(tuple(row[0]) + tuple(line[0]))),) + tuple(row[1:]))
+                continue
+        out.append((n, n + 1, line))
+    return out
 
 
 def markdown(grid: Sequence[Sequence[str]]) -> str:
@@ -139,13 +156,10 @@ def _table(rows: Sequence[Row], first: int, end: int) -> List[Tuple[int, int, Li
 
 def _gutters(rows: Sequence[Sequence[Cell]], unit: float) -> List[Tuple[float, float]]:
     """x-ranges inside the run that the fragments of at most MAX_ODD of its rows cover, each
-    MIN_GUTTER wide."""
+    with a clear stretch MIN_GUTTER wide: the gutter is that stretch."""
     allowed = int(MAX_ODD * len(rows))
-    events = []
-    for cells in rows:
-        for x0, x1, _ in cells:
-            events += [(x0, 1), (x1, -1)]
-    events.sort()
+    pieces = [(x0, x1) for cells in rows for x0, x1, _ in cells]
+    events = sorted([(x0, 1) for x0, _ in pieces] + [(x1, -1) for _, x1 in pieces])
     left, right = events[0][0], events[-1][0]
     gutters: List[Tuple[float, float]] = []
     count, start = 0, None
@@ -154,10 +168,25 @@ def _gutters(rows: Sequence[Sequence[Cell]], unit: float) -> List[Tuple[float, f
         if count <= allowed and start is None:
             start = x
         elif count > allowed and start is not None:
-            if left < start and x < right and x - start >= MIN_GUTTER * unit:
-                gutters.append((start, x))
+            clear = _clear(pieces, start, x) if left < start and x < right else None
+            if clear is not None and clear[1] - clear[0] >= MIN_GUTTER * unit:
+                gutters.append(clear)
             start = None
     return gutters
+
+
+def _clear(pieces: Sequence[Tuple[float, float]], g0: float, g1: float) -> Tuple[float, float]:
+    """The widest stretch of (g0, g1) that no fragment reaches into: the few that cross it whole
+    are cells spanning columns, but one that reaches in from a side narrows the gap (the
+    pieces of one cell, a word apart, in many rows)."""
+    best, edge = (g0, g0), g0
+    for x0, x1 in sorted(p for p in pieces if p[0] < g1 and p[1] > g0 and not (p[0] <= g0 and p[1] >= g1)):
+        if x0 > edge and x0 - edge > best[1] - best[0]:
+            best = (edge, x0)
+        edge = max(edge, x1)
+    if g1 - edge > best[1] - best[0]:
+        best = (edge, g1)
+    return best
 
 
 def _column(x0: float, x1: float, gutters: Sequence[Tuple[float, float]]) -> Tuple[int, bool]:
