@@ -1,7 +1,8 @@
 """What the worker runtime's reading order and tesseract path bought, measured in-process on
 the same engine output: for rapidocr and rapidocr-v4, the fragments in the engine's own
 order against the previous runtime's line grouping (c78617c) and this one's; for tesseract,
-the previous pytesseract backend against this one, on the same images.
+the previous pytesseract backend, the one that kept tesseract's block order (e68068b) and
+this one, on the same images.
 
 PDF pages are rendered here with pdftoppm at --pdf-dpi (the resolution stored in the PNG)."""
 
@@ -17,6 +18,7 @@ from .gateway import score, summarise
 from .report import save
 
 OLD = "c78617c"  # the runtime before reading order, tesseract --dpi and markdown paragraphs
+BLOCKS = "e68068b"  # the last runtime that kept tesseract's own block order
 ENGINES = {"rapidocr": "venvserve_worker.backends.rapidocr:RapidOCRBackend",
            "rapidocr-v4": "venvserve_worker.backends.rapidocr_onnxruntime:RapidOCRv4Backend"}
 
@@ -28,10 +30,10 @@ def env_python(data_dir: Path, env: str) -> str:
     return str(found[-1])
 
 
-def old_runtime(work: Path) -> Path:
-    target = work / f"runtime-{OLD}"
+def old_runtime(work: Path, commit: str = OLD) -> Path:
+    target = work / f"runtime-{commit}"
     if not target.exists():
-        tar = subprocess.run(["git", "archive", OLD, "worker_runtime"], cwd=ROOT, check=True,
+        tar = subprocess.run(["git", "archive", commit, "worker_runtime"], cwd=ROOT, check=True,
                              capture_output=True).stdout
         with tarfile.open(fileobj=io.BytesIO(tar)) as t:
             t.extractall(target)
@@ -90,7 +92,8 @@ def orders(args, pages) -> None:
     if "tesseract" in args.models.split(","):
         python = env_python(args.data_dir, "tesseract")
         spec = "venvserve_worker.backends.tesseract:TesseractBackend"
-        for how, runtime in (("previous runtime", old), ("this runtime", new)):
+        variants = (("previous runtime", old), ("block order", old_runtime(work, BLOCKS)), ("this runtime", new))
+        for how, runtime in variants:
             for page, r in zip(pages, inproc(python, runtime, ["infer", spec, "{}"] + files)):
                 rows.append({"model": f"tesseract ({how})", "page": page["name"], "class": page["class"],
                              "text": r["text"], "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
