@@ -175,6 +175,23 @@ def test_the_ascii_7_code_table_is_read_row_by_row(ocr_server, model):
     assert cer(words(truth), words(text)) <= 0.03, text
 
 
+def test_the_ascii_7_code_table_is_a_markdown_table_from_rapidocr(ocr_server):
+    """Markdown of the same crop: the code table is one GitHub table under the page's own
+    header, its 16 rows in order with each code in its column."""
+    png, _ = real_page("ascii-table")
+    r = ocr_server.client.post("/v1/ocr", data={"model": "rapidocr", "format": "markdown"},
+                               files={"file": ("ascii-table.png", png, "image/png")})
+    assert r.status_code == 200, r.text
+    md = r.json()["text"]
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert table[:2] == ["| Oct | Dec | Hex | Char | Oct | Dec | Hex | Char |", "|---" * 8 + "|"], md
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
+    assert [(row[0], row[4]) for row in rows] == [("%03o" % n, "%o" % (0o100 + n)) for n in range(16)], md
+    assert all(len(row) == 8 for row in rows), md
+    assert "| 012 | 10 | 0A | LF '\\n' (new line) | 112 | 74 | 4A | J |" in table, md
+    assert md.split("\n\n")[0] == "ascii(7) Miscellaneous Information Manual ascii(7)", md
+
+
 @pytest.mark.parametrize("model", ["rapidocr", "tesseract"])
 @pytest.mark.parametrize("degrees", [0.0, 1.5])
 def test_a_real_two_column_paper_is_read_column_by_column(ocr_server, model, degrees):
