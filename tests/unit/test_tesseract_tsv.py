@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from venvserve_worker.backends._layout import render
-from venvserve_worker.backends._tesseract_tsv import page_lines, parse, tsv_lines
+from venvserve_worker.backends._tesseract_tsv import in_reading_order, page_lines, parse, replace, table_regions, tsv_lines
 
 HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
 
@@ -105,3 +105,37 @@ def test_every_word_is_read_exactly_once(blocks, degrees, seed):
     random.Random(seed).shuffle(blocks)
     words = sorted(w for block in blocks for _, _, t in block for w in t.split())
     assert sorted(w for line in page_lines(tsv(blocks, degrees)) for w in line.text.split()) == words
+
+
+def vertical_line(block: int, x: int, top: int, text: str) -> str:
+    """A column of single characters that tesseract took for one line read downwards."""
+    height = 40 * len(text)
+    return ("4\t1\t%d\t1\t1\t0\t%d\t%d\t16\t%d\t-1\t\n" % (block, x, top, height)
+            + "5\t1\t%d\t1\t1\t1\t%d\t%d\t16\t%d\t20\t%s\n" % (block, x, top, height, text))
+
+
+def test_columns_of_cells_and_vertical_garbage_mark_a_table_to_read_again():
+    intro = [(100, 100 + 30 * i, "a paragraph of prose above the table, long enough %d" % i) for i in range(3)]
+    codes = [(100, 300 + 40 * i, "0%d" % (53 + i)) for i in range(6)]
+    hexes = [(300, 300 + 40 * i, "2%s" % "BCDEF0"[i]) for i in range(6)]
+    page = tsv([intro, codes, hexes]) + vertical_line(9, 500, 300, "OMAIDU")
+    lines = parse(page)
+    regions = table_regions(lines)
+    assert len(regions) == 1
+    left, top, right, bottom = regions[0]
+    assert (left, top) == (100, 300) and right >= 516 and bottom >= 520
+    # The crop's second reading replaces the lines inside it, moved to the page's frame.
+    again = parse(tsv([[(0, 40 * i, "0%d 2%s %s" % (53 + i, "BCDEF0"[i], "+,-./0"[i])) for i in range(6)]]))
+    merged = replace(lines, regions, [again])
+    assert [line.text for line in in_reading_order(merged)] == [t for _, _, t in intro] + [
+        "0%d 2%s %s" % (53 + i, "BCDEF0"[i], "+,-./0"[i]) for i in range(6)]
+    assert min(line.box[1] for line in merged if line.text.startswith("053")) == 300
+
+
+def test_prose_columns_a_running_head_and_a_list_are_no_table():
+    left, right = two_columns(lines=20)
+    head = [[(100, 100, "ascii(7)")], [(700, 100, "Miscellaneous Information Manual")], [(1400, 100, "ascii(7)")]]
+    bullets = [[(100, 2000 + 30 * i, "-") for i in range(4)],
+               [(140, 2000 + 30 * i, "an item of a list that runs on for a while %d" % i) for i in range(4)]]
+    assert table_regions(parse(tsv([left, right] + head + bullets))) == []
+    assert table_regions([]) == []

@@ -9,6 +9,12 @@ columns, rows), as quads tilted like their words, so that a tilted page keeps
 its lines apart; tesseract's paragraph numbers and word heights stay on each
 line as hints for markdown.
 
+Its page segmentation (psm 3) also breaks some tables: columns of short
+cells become blocks of their own, and a column of single characters is taken
+for one vertical line of garbage ("OMAIDUOBRWNRON" for ascii(7)'s Char
+column). ``table_regions`` finds such places, for the backend to read again
+as one uniform block (psm 6), row by row, and ``replace`` puts those lines in.
+
 Stdlib only.
 """
 
@@ -16,11 +22,15 @@ from statistics import median
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from ._layout import TextLine
-from ._reading_order import Fragment, reading_order
+from ._reading_order import MIN_COLUMN_LINE, Fragment, reading_order
 
 Word = Tuple[int, int, int, int, str]  # left, top, right, bottom, text
+Rect = Tuple[int, int, int, int]  # left, top, right, bottom
 
 MAX_LINE_SLOPE_GAP = 0.02  # a line whose own slope is this far from the page's takes the page's
+MIN_CELL_LINES = 3  # a block of this many lines, narrower than a line of text, is a column of cells
+VERTICAL = 2.0  # a "line" this many times taller than wide is a column of characters read downwards
+MIN_VERTICAL_CHARS = 3
 
 
 class TsvLine(NamedTuple):
@@ -77,7 +87,10 @@ def tsv_lines(tsv: str) -> List[TextLine]:
 
 def page_lines(tsv: str) -> List[TextLine]:
     """Tesseract's lines in reading order: pieces of one row across blocks become one line."""
-    lines = parse(tsv)
+    return in_reading_order(parse(tsv))
+
+
+def in_reading_order(lines: List[TsvLine]) -> List[TextLine]:
     if not lines:
         return []
     fragments = line_quads(lines)
@@ -119,3 +132,97 @@ def _fit(words: Tuple[Word, ...]) -> Tuple[float, float, Optional[float]]:
     if len(words) < 3 or sxx <= 0:
         return mx, my, None
     return mx, my, sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+
+
+def table_regions(lines: List[TsvLine]) -> List[Rect]:
+    """Rectangles where the page segmentation broke a table: two or more columns of short cells
+    (blocks of their own) or vertical lines side by side, grown to the whole lines they touch."""
+    if not lines:
+        return []
+    unit = median(line.size for line in lines)
+    blocks: Dict[int, List[TsvLine]] = {}
+    for line in lines:
+        blocks.setdefault(line.block, []).append(line)
+    pieces = []
+    for members in blocks.values():
+        box = _union(line.box for line in members)
+        if len(members) >= MIN_CELL_LINES and box[2] - box[0] < MIN_COLUMN_LINE * unit:
+            pieces.append(box)
+    for line in lines:
+        x0, top, x1, bottom = line.box
+        if bottom - top > VERTICAL * max(x1 - x0, 1) and sum(c.isalnum() for c in line.text) >= MIN_VERTICAL_CHARS:
+            pieces.append(line.box)
+    regions = []
+    for group in _side_by_side(pieces):
+        region = _union(group)
+        while True:  # a line the rectangle cuts is read again whole
+            grown = _union([region] + [line.box for line in lines if _overlaps(line.box, region)])
+            if grown == region:
+                break
+            region = grown
+        regions.append(region)
+    return _merge(regions)
+
+
+def replace(lines: List[TsvLine], regions: List[Rect], rereads: List[List[TsvLine]]) -> List[TsvLine]:
+    """The page's lines with those inside each region replaced by that region's second reading,
+    moved from the crop's frame to the page's and given blocks of their own."""
+    kept = [line for line in lines if not any(_inside(line.box, region) for region in regions)]
+    for n, (region, again) in enumerate(zip(regions, rereads), 1):
+        dx, dy = region[0], region[1]
+        for line in again:
+            block = -(n * 10000 + line.block)
+            kept.append(TsvLine((line.box[0] + dx, line.box[1] + dy, line.box[2] + dx, line.box[3] + dy),
+                                tuple((w[0] + dx, w[1] + dy, w[2] + dx, w[3] + dy, w[4]) for w in line.words),
+                                block, block * 10000 - line.para % 10000))
+    return kept
+
+
+def _union(boxes) -> Rect:
+    boxes = list(boxes)
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _inside(box: Rect, region: Rect) -> bool:
+    cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+    return region[0] <= cx <= region[2] and region[1] <= cy <= region[3]
+
+
+def _side_by_side(pieces: List[Rect]) -> List[List[Rect]]:
+    """Groups of pieces linked by running side by side (overlapping in height, apart in width);
+    only groups of two or more."""
+    parent = list(range(len(pieces)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(pieces):
+        for j in range(i + 1, len(pieces)):
+            b = pieces[j]
+            height = min(a[3] - a[1], b[3] - b[1])
+            if min(a[3], b[3]) - max(a[1], b[1]) >= 0.5 * height and (a[2] <= b[0] or b[2] <= a[0]):
+                parent[root(i)] = root(j)
+    groups: Dict[int, List[Rect]] = {}
+    for i, piece in enumerate(pieces):
+        groups.setdefault(root(i), []).append(piece)
+    return [group for group in groups.values() if len(group) >= 2]
+
+
+def _merge(regions: List[Rect]) -> List[Rect]:
+    """Overlapping rectangles as one, top to bottom."""
+    out: List[Rect] = []
+    for region in sorted(regions, key=lambda r: r[1]):
+        for n, other in enumerate(out):
+            if _overlaps(region, other):
+                out[n] = _union([region, other])
+                break
+        else:
+            out.append(region)
+    return out if len(out) == len(regions) or len(out) <= 1 else _merge(out)

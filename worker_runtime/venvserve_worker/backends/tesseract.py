@@ -34,7 +34,8 @@ from typing import Any, Dict, List, Optional
 
 from . import _options
 from ._layout import TextLine, render
-from ._tesseract_tsv import page_lines, tsv_lines  # noqa: F401 (tsv_lines: tesseract's own order)
+from ._tesseract_tsv import in_reading_order, parse, replace, table_regions
+from ._tesseract_tsv import tsv_lines  # noqa: F401 (tesseract's own order, for comparison)
 from ._ocr_common import check_ocr_request, decoding, package_versions, upright_rgb
 from .base import BackendError, LoadError, OptionError
 
@@ -109,7 +110,7 @@ class TesseractBackend:
         try:
             for n, path in enumerate(images, 1):
                 source, page_dpi = self._source(path, n, dpi, work)
-                lines = self._recognise(source, n, lang, psm, page_dpi)
+                lines = self._recognise(source, n, lang, psm, page_dpi, work)
                 pages.append({"page": n, "text": render(lines, fmt == "markdown")})
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -149,7 +150,16 @@ class TesseractBackend:
                 upright_rgb(im).save(copy, format="PNG", compress_level=1, dpi=(dpi, dpi))
                 return copy, dpi
 
-    def _recognise(self, source: str, page: int, lang: str, psm: Optional[int], dpi: int) -> List[TextLine]:
+    def _recognise(self, source: str, page: int, lang: str, psm: Optional[int], dpi: int,
+                   work: str) -> List[TextLine]:
+        lines = parse(self._tsv(source, page, lang, psm, dpi))
+        regions = table_regions(lines) if psm is None else []
+        if regions:  # tables the page segmentation broke apart: read again as uniform blocks, by rows
+            rereads = [parse(self._tsv(crop, page, lang, 6, dpi)) for crop in _crops(source, regions, dpi, work)]
+            lines = replace(lines, regions, rereads)
+        return in_reading_order(lines)
+
+    def _tsv(self, source: str, page: int, lang: str, psm: Optional[int], dpi: int) -> str:
         args = [source, "stdout", "-l", lang, "--dpi", str(dpi)]
         if psm is not None:
             args += ["--psm", str(psm)]
@@ -160,13 +170,26 @@ class TesseractBackend:
         if done.returncode != 0:
             tail = " ".join(done.stderr.strip().splitlines()[-3:])
             raise RuntimeError("tesseract failed on page %d (exit %d): %s" % (page, done.returncode, tail))
-        return page_lines(done.stdout)
+        return done.stdout
 
     def info(self) -> Dict[str, Any]:
         """Versions of pytesseract, Pillow and the tesseract binary."""
         versions: Dict[str, Any] = package_versions(PACKAGES)
         versions["tesseract"] = self._tesseract_version
         return versions
+
+
+def _crops(source: str, regions: List[tuple], dpi: int, work: str) -> List[str]:
+    """The regions of the page as PNG files, at the page's resolution."""
+    from PIL import Image
+
+    paths = []
+    with Image.open(source) as im:
+        for n, region in enumerate(regions):
+            path = os.path.join(work, "region-%d.png" % n)
+            im.crop(region).save(path, format="PNG", compress_level=1, dpi=(dpi, dpi))
+            paths.append(path)
+    return paths
 
 
 def _stored_dpi(dpi: Any) -> Optional[int]:
