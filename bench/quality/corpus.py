@@ -69,6 +69,19 @@ PDF_PAGES = [
     ("paper-p11", "two-column", MOM, 11, columns(70.0, split=297.0)),  # gutter 288-306 pt
     ("ascii-p1", "table", "man:usr/share/man/man7/ascii.7.gz", 1, None),
     ("hosts-p1", "man", "man:usr/share/man/man5/hosts.5.gz", 1, None),
+    ("ascii-p2", "table", "man:usr/share/man/man7/ascii.7.gz", 2, None),
+]
+# Pages no setting or heuristic was tuned on: how the engines do on what they have not seen.
+GROFF_DOC = "usr/share/doc/groff-base/"
+HELD_OUT = [
+    ("operator-p1", "held-out", "man:usr/share/man/man7/operator.7.gz", 1, None),
+    ("iso8859-p1", "held-out", "man:usr/share/man/man7/iso_8859-1.7.gz", 1, None),
+    ("signal-p4", "held-out", "man:usr/share/man/man7/signal.7.gz", 4, None),
+    ("boot-p1", "held-out", "man:usr/share/man/man7/boot.7.gz", 1, None),
+    ("hier-p1", "held-out", "man:usr/share/man/man7/hier.7.gz", 1, None),
+    ("novel-p8", "held-out", MOM, 8, None),
+    ("pdfmark-p7", "held-out", GROFF_DOC + "pdf/pdfmark.pdf.gz", 7, None),
+    ("automake-p3", "held-out", GROFF_DOC + "pdf/automake.pdf.gz", 3, None),
 ]
 # name, class, from page, kind: degraded = 150 dpi + noise + JPEG; tilted = 300 dpi, 1.5°, blur
 VARIANTS = [
@@ -161,7 +174,7 @@ def build(out: Path = DEFAULT_OUT) -> Path:
         work = Path(tmp)
         versions = fetch_sources(work)
         pdfs = {}
-        for name, cls, source, page, regions in PDF_PAGES:
+        for name, cls, source, page, regions in PDF_PAGES + HELD_OUT:
             pdf = source_pdf(work, source)
             pdfs[name] = (pdf, page)
             truth = text_layer(pdf, page, regions)
