@@ -254,3 +254,21 @@ def test_a_heading_in_the_body_size_is_a_paragraph_of_its_own():
             ("runs on to the end.", 0, 1, 0)]
     assert render(lines_of(rows), markdown=True).split("\n\n") == [
         "The Origins of Serial Pitch", "Lorem ipsum dolor sit amet " + FULL + " runs on to the end."]
+
+
+def test_a_sentences_tall_last_words_and_a_comment_sign_are_no_headings():
+    """Tesseract's type size is its words' height: "(IPv4 and IPv6)." in parentheses and
+    "bootup." with ascenders and descenders stand taller than the body's median word, but they
+    end a sentence begun above; a line that starts with "#" is the page's own text."""
+    def line(text, top, x1=1500.0, size=19.0):
+        return TextLine(text, 300.0, x1, top, top + size, block=1, para=1, size=size)
+
+    lines = [line("If required, a host may have two separate entries, one for each version of the", 100),
+             line("(IPv4 and IPv6).", 125, x1=480.0, size=24.0),
+             line("This is useful when DNS is not running, for example during system", 170),
+             line("bootup.", 195, x1=400.0, size=25.0),
+             line("# The following lines are desirable for IPv4 capable hosts", 240, x1=1000.0)]
+    assert render(lines, True) == (
+        "If required, a host may have two separate entries, one for each version of the (IPv4 and IPv6).\n\n"
+        "This is useful when DNS is not running, for example during system bootup.\n\n"
+        "\\# The following lines are desirable for IPv4 capable hosts")

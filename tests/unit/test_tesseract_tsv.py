@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from venvserve_worker.backends._layout import render
-from venvserve_worker.backends._tesseract_tsv import in_reading_order, page_lines, parse, replace, table_regions, tsv_lines
+from venvserve_worker.backends._tesseract_tsv import (in_reading_order, page_lines, parse, replace, shift,
+                                                          table_regions, tsv_lines)
 
 HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
 
@@ -126,7 +127,7 @@ def test_columns_of_cells_and_vertical_garbage_mark_a_table_to_read_again():
     assert (left, top) == (100, 300) and right >= 516 and bottom >= 520
     # The crop's second reading replaces the lines inside it, moved to the page's frame.
     again = parse(tsv([[(0, 40 * i, "0%d 2%s %s" % (53 + i, "BCDEF0"[i], "+,-./0"[i])) for i in range(6)]]))
-    merged = replace(lines, regions, [again])
+    merged = replace(lines, regions, [shift(again, left, top)])
     assert [line.text for line in in_reading_order(merged)] == [t for _, _, t in intro] + [
         "0%d 2%s %s" % (53 + i, "BCDEF0"[i], "+,-./0"[i]) for i in range(6)]
     assert min(line.box[1] for line in merged if line.text.startswith("053")) == 300
@@ -139,3 +140,13 @@ def test_prose_columns_a_running_head_and_a_list_are_no_table():
                [(140, 2000 + 30 * i, "an item of a list that runs on for a while %d" % i) for i in range(4)]]
     assert table_regions(parse(tsv([left, right] + head + bullets))) == []
     assert table_regions([]) == []
+
+
+def test_columns_of_cells_alone_are_left_as_read():
+    """Short cells in blocks of their own, but no vertical garbage: the reading order puts the
+    rows together, so nothing is read again."""
+    codes = [(100, 300 + 40 * i, "0%d" % (53 + i)) for i in range(6)]
+    hexes = [(300, 300 + 40 * i, "2%s" % "BCDEF0"[i]) for i in range(6)]
+    lines = parse(tsv([codes, hexes]))
+    assert table_regions(lines) == []
+    assert [line.text for line in in_reading_order(lines)] == ["0%d 2%s" % (53 + i, "BCDEF0"[i]) for i in range(6)]

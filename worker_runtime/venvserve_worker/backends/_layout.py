@@ -91,6 +91,9 @@ def render(lines: Sequence[TextLine], markdown: bool) -> str:
             continue
         text = line.text.strip()
         level = levels.get(round(line.height / body, 1), 0) if _may_be_heading(line, body, blocks) else 0
+        if level and kind == "p" and line.block == previous.block and line.top - previous.bottom < body \
+                and not _SENTENCE_END.search(previous.text.strip()):
+            level = 0  # the end of a sentence the line above began ("(IPv4 and IPv6)." in parentheses)
         if level:
             if kind == "h%d" % level and previous is not None and line.top - previous.bottom < body:
                 current.append(text)  # a heading over two lines
@@ -138,6 +141,8 @@ def _may_be_heading(line: TextLine, body: float, blocks: dict) -> bool:
         return False
     if sum(c.isalnum() for c in line.text) < MIN_HEADING_CHARS:
         return False  # a detector's box around a short word is mostly padding: its height says little
+    if next((c for c in line.text if c.isalpha()), "").islower():
+        return False  # a paragraph's last word ("bootup."), tall for its ascenders and descenders
     left, right = blocks[line.block][:2]
     return line.height >= FULL_LINE_HEADING * body or line.x1 - left < SHORT_LINE * (right - left)
 
@@ -214,4 +219,6 @@ def _flush(out: List[Tuple[str, str]], current: List[str], kind: Optional[str]) 
     text = " ".join(current)
     if kind.startswith("h"):
         text = "#" * int(kind[1:]) + " " + text
+    elif text.startswith(("#", ">")):
+        text = "\\" + text  # the page's own "#" (a comment in an example) is text, not a heading
     out.append((kind, text))

@@ -9,10 +9,9 @@ columns, rows), as quads tilted like their words, so that a tilted page keeps
 its lines apart; tesseract's paragraph numbers and word heights stay on each
 line as hints for markdown.
 
-Its page segmentation (psm 3) also breaks some tables: columns of short
-cells become blocks of their own, and a column of single characters is taken
-for one vertical line of garbage ("OMAIDUOBRWNRON" for ascii(7)'s Char
-column). ``table_regions`` finds such places, for the backend to read again
+Its page segmentation (psm 3) also breaks some tables: a column of single
+characters is taken for one vertical line of garbage ("OMAIDUOBRWNRON" for
+ascii(7)'s Char column), beside columns of short cells made blocks of their own. ``table_regions`` finds such places, for the backend to read again
 as one uniform block (psm 6), row by row, and ``replace`` puts those lines in.
 
 Stdlib only.
@@ -135,15 +134,18 @@ def _fit(words: Tuple[Word, ...]) -> Tuple[float, float, Optional[float]]:
 
 
 def table_regions(lines: List[TsvLine]) -> List[Rect]:
-    """Rectangles where the page segmentation broke a table: two or more columns of short cells
-    (blocks of their own) or vertical lines side by side, grown to the whole lines they touch."""
+    """Rectangles where the page segmentation broke a table: vertical lines of garbage side by
+    side with each other or with columns of short cells (blocks of their own), grown to the
+    whole lines they touch. Columns of cells alone are read well as they are: the reading
+    order puts their rows together, and a second reading costs time and misreads some."""
     if not lines:
         return []
     unit = median(line.size for line in lines)
     blocks: Dict[int, List[TsvLine]] = {}
     for line in lines:
         blocks.setdefault(line.block, []).append(line)
-    pieces = []
+    pieces: List[Rect] = []
+    vertical = set()
     for members in blocks.values():
         box = _union(line.box for line in members)
         if len(members) >= MIN_CELL_LINES and box[2] - box[0] < MIN_COLUMN_LINE * unit:
@@ -152,8 +154,11 @@ def table_regions(lines: List[TsvLine]) -> List[Rect]:
         x0, top, x1, bottom = line.box
         if bottom - top > VERTICAL * max(x1 - x0, 1) and sum(c.isalnum() for c in line.text) >= MIN_VERTICAL_CHARS:
             pieces.append(line.box)
+            vertical.add(line.box)
     regions = []
     for group in _side_by_side(pieces):
+        if not vertical.intersection(group):
+            continue
         region = _union(group)
         while True:  # a line the rectangle cuts is read again whole
             grown = _union([region] + [line.box for line in lines if _overlaps(line.box, region)])
@@ -165,17 +170,21 @@ def table_regions(lines: List[TsvLine]) -> List[Rect]:
 
 
 def replace(lines: List[TsvLine], regions: List[Rect], rereads: List[List[TsvLine]]) -> List[TsvLine]:
-    """The page's lines with those inside each region replaced by that region's second reading,
-    moved from the crop's frame to the page's and given blocks of their own."""
+    """The page's lines with those inside each region replaced by that region's second reading
+    (in the page's frame, see ``shift``), given blocks of their own."""
     kept = [line for line in lines if not any(_inside(line.box, region) for region in regions)]
-    for n, (region, again) in enumerate(zip(regions, rereads), 1):
-        dx, dy = region[0], region[1]
+    for n, again in enumerate(rereads, 1):
         for line in again:
             block = -(n * 10000 + line.block)
-            kept.append(TsvLine((line.box[0] + dx, line.box[1] + dy, line.box[2] + dx, line.box[3] + dy),
-                                tuple((w[0] + dx, w[1] + dy, w[2] + dx, w[3] + dy, w[4]) for w in line.words),
-                                block, block * 10000 - line.para % 10000))
+            kept.append(line._replace(block=block, para=block * 10000 - line.para % 10000))
     return kept
+
+
+def shift(lines: List[TsvLine], dx: int, dy: int) -> List[TsvLine]:
+    """Lines read on a crop, moved to the page's frame."""
+    return [line._replace(box=(line.box[0] + dx, line.box[1] + dy, line.box[2] + dx, line.box[3] + dy),
+                          words=tuple((w[0] + dx, w[1] + dy, w[2] + dx, w[3] + dy, w[4]) for w in line.words))
+            for line in lines]
 
 
 def _union(boxes) -> Rect:

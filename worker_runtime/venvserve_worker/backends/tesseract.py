@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional
 
 from . import _options
 from ._layout import TextLine, render
-from ._tesseract_tsv import in_reading_order, parse, replace, table_regions
+from ._tesseract_tsv import in_reading_order, parse, replace, shift, table_regions
 from ._tesseract_tsv import tsv_lines  # noqa: F401 (tesseract's own order, for comparison)
 from ._ocr_common import check_ocr_request, decoding, package_versions, upright_rgb
 from .base import BackendError, LoadError, OptionError
@@ -155,7 +155,8 @@ class TesseractBackend:
         lines = parse(self._tsv(source, page, lang, psm, dpi))
         regions = table_regions(lines) if psm is None else []
         if regions:  # tables the page segmentation broke apart: read again as uniform blocks, by rows
-            rereads = [parse(self._tsv(crop, page, lang, 6, dpi)) for crop in _crops(source, regions, dpi, work)]
+            rereads = [shift(parse(self._tsv(crop, page, lang, 6, dpi)), dx, dy)
+                       for crop, (dx, dy) in _crops(source, regions, dpi, work)]
             lines = replace(lines, regions, rereads)
         return in_reading_order(lines)
 
@@ -179,17 +180,24 @@ class TesseractBackend:
         return versions
 
 
-def _crops(source: str, regions: List[tuple], dpi: int, work: str) -> List[str]:
-    """The regions of the page as PNG files, at the page's resolution."""
+def _crops(source: str, regions: List[tuple], dpi: int, work: str) -> List[tuple]:
+    """(PNG file, its origin on the page) for each region: the region on a white margin, as
+    tesseract misreads text that touches the image's edge (a cut row of a table)."""
     from PIL import Image
 
-    paths = []
+    margin = max(dpi // 10, 8)
+    out = []
     with Image.open(source) as im:
+        grey = upright_rgb(im).convert("L")
         for n, region in enumerate(regions):
+            left, top = max(region[0], 0), max(region[1], 0)
+            crop = grey.crop((left, top, min(region[2], grey.width), min(region[3], grey.height)))
+            canvas = Image.new("L", (crop.width + 2 * margin, crop.height + 2 * margin), 255)
+            canvas.paste(crop, (margin, margin))
             path = os.path.join(work, "region-%d.png" % n)
-            im.crop(region).save(path, format="PNG", compress_level=1, dpi=(dpi, dpi))
-            paths.append(path)
-    return paths
+            canvas.save(path, format="PNG", compress_level=1, dpi=(dpi, dpi))
+            out.append((path, (left - margin, top - margin)))
+    return out
 
 
 def _stored_dpi(dpi: Any) -> Optional[int]:
