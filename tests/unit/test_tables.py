@@ -283,3 +283,23 @@ def test_every_fragment_is_in_the_markdown_exactly_once(grid):
     for fragment in boxes:
         for token in fragment[4].split():
             assert len(re.findall(r"(?<!\w)%s(?!\w)" % token, md)) == 1, (token, md)
+
+
+def test_a_running_head_over_the_columns_is_not_the_header():
+    """ascii(7)'s second page: the man page's running head (three pieces that happen to stand
+    over the first, fifth and last columns) right above the table's rows is no header row."""
+    from venvserve_worker.backends._layout import TextLine, render
+
+    def row(y, cells, width=12):
+        return TextLine(" ".join(t for _, t in cells), cells[0][0], cells[-1][0] + 60, y, y + 20,
+                        cells=tuple((x, x + width * len(t), t) for x, t in cells))
+
+    # Set small, the head's middle piece stands inside the fifth column.
+    head = row(40, [(100, "ascii(7)"), (700, "Miscellaneous Information Manual"), (1400, "ascii(7)")], width=5)
+    rows = [row(80 + 30 * i, [(100, "0%d" % (53 + i)), (250, str(43 + i)), (400, "2%s" % "BCDEFG"[i]),
+                             (550, "+,-./0"[i]), (700, "1%d" % (53 + i)), (900, str(107 + i)),
+                             (1100, "6%s" % "BCDEFG"[i]), (1400, "klmnop"[i])]) for i in range(6)]
+    md = render([head] + rows, True)
+    assert md.splitlines()[0] == "ascii(7) Miscellaneous Information Manual ascii(7)"
+    assert md.splitlines()[2] == "| 053 | 43 | 2B | + | 153 | 107 | 6B | k |"
+    assert md.splitlines()[3] == "|---|---|---|---|---|---|---|---|"

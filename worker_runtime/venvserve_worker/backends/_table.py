@@ -150,8 +150,15 @@ def _table(rows: Sequence[Row], first: int, end: int) -> List[Tuple[int, int, Li
                     grid[-1][column] += " " + row[column]  # a wrapped cell
                 else:
                     grid.append(row)
+            if len(grid) > MIN_ROWS and 2 * _filled(grid[0]) < len(grid[0]) <= 2 * median(map(_filled, grid[1:])):
+                first += 1  # a running head whose pieces happen to stand over the columns: no header
+                continue
             return [(first, end, grid)] if _looks_like_a_table(grid) else []
     return []
+
+
+def _filled(row: Sequence[str]) -> int:
+    return sum(1 for cell in row if cell)
 
 
 def _gutters(rows: Sequence[Sequence[Cell]], unit: float) -> List[Tuple[float, float]]:
