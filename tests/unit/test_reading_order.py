@@ -272,3 +272,25 @@ def test_a_sentences_tall_last_words_and_a_comment_sign_are_no_headings():
         "If required, a host may have two separate entries, one for each version of the (IPv4 and IPv6).\n\n"
         "This is useful when DNS is not running, for example during system bootup.\n\n"
         "\\# The following lines are desirable for IPv4 capable hosts")
+
+
+def test_a_line_poking_across_the_gutter_stays_in_its_column():
+    """An overfull line of code in the left column runs into the gutter and past it: it is read
+    in the left column, not as a title cutting both columns in two (pic.ms set in two columns)."""
+    left = [box(100, 100 + i * 30, "left column text line %02d goes on" % i, width=400) for i in range(20)]
+    right = [box(560, 100 + i * 30, "right column text line %02d goes on" % i, width=400) for i in range(20)]
+    code = box(420, 100 + 10 * 30, "line from 'i'th box.nw to 'i+1'th box.se", width=260)
+    left[10] = code
+    got = texts(page(left + right, shuffle=3))
+    assert got == [b[4] for b in left] + [b[4] for b in right]
+
+
+def test_a_centred_title_over_both_columns_still_spans_them():
+    left = [box(100, 300 + i * 30, "left column text line %02d goes on" % i, width=400) for i in range(10)]
+    right = [box(560, 300 + i * 30, "right column text line %02d goes on" % i, width=400) for i in range(10)]
+    lower_left = [box(100, 700 + i * 30, "lower left line %02d of the column" % i, width=400) for i in range(5)]
+    lower_right = [box(560, 700 + i * 30, "lower right line %02d of the column" % i, width=400) for i in range(5)]
+    title = box(380, 640, "A Section Title Set Across The Columns", width=300)
+    got = texts(page(left + right + [title] + lower_left + lower_right, shuffle=5))
+    assert got == ([b[4] for b in left] + [b[4] for b in right] + [title[4]]
+                   + [b[4] for b in lower_left] + [b[4] for b in lower_right])

@@ -94,6 +94,7 @@ NARROW = 3.0  # boxes narrower than this many text heights do not define a gutte
 # A column of text has lines at least this many text heights long (~16 characters) on one side
 # at least; short cells on both sides of a gap are a table's columns (or a list's), read by rows.
 MIN_COLUMN_LINE = 8.0
+MIN_REACH = 0.25  # a line crossing the gutter spans the columns when it covers this much of each
 
 
 def fragment(points: Sequence[Sequence[float]], text: str) -> Fragment:
@@ -233,15 +234,22 @@ def find_gutter(boxes: Sequence[Box]) -> Optional[Tuple[float, float]]:
 
 
 def split(boxes: Sequence[Box], gutter: Tuple[float, float], unit: float):
-    """(left, spanning, right): a box crossing the gutter spans it, and so does a narrow one
-    centred in it (a page number under the gutter)."""
+    """(left, spanning, right): a box that reaches well into both columns spans them (a title),
+    and so does a narrow one centred in the gutter (a page number under it). One that only
+    pokes across from one column (an overfull line of code) stays in the column it starts in."""
     g0, g1 = gutter
+    left_width = g0 - min(b.x0 for b in boxes)
+    right_width = max(b.x1 for b in boxes) - g1
     left, spanning, right = [], [], []
     for b in boxes:
         centre = (b.x0 + b.x1) / 2.0
-        if b.x0 < g1 and b.x1 > g0 and (b.x1 - b.x0 >= NARROW * unit or g0 <= centre <= g1):
+        crosses = b.x0 < g1 and b.x1 > g0
+        if crosses and b.x1 - b.x0 < NARROW * unit and g0 <= centre <= g1:
             spanning.append(b)
-        elif centre < (g0 + g1) / 2.0:
+        elif crosses and b.x1 - b.x0 >= NARROW * unit and (
+                g0 - b.x0 >= MIN_REACH * left_width and b.x1 - g1 >= MIN_REACH * right_width):
+            spanning.append(b)
+        elif (b.x0 < g0 if crosses else centre < (g0 + g1) / 2.0):
             left.append(b)
         else:
             right.append(b)
