@@ -218,7 +218,11 @@ def find_gutter(boxes: Sequence[Box]) -> Optional[Tuple[float, float]]:
     if g1 - g0 < MIN_GUTTER * unit:
         return None
     left, spanning, right = split(boxes, (g0, g1), unit)
-    if len(left) < 2 or len(right) < 2 or len(left) + len(right) < 2 * len(spanning):
+    # Every line across the strip counts against it, overfull ones too: prose whose lines a
+    # detector cut at different words has no gutter, only a strip most lines cross.
+    crossing = sum(1 for b in boxes if b.x0 < g1 and b.x1 > g0
+                   and (b.x1 - b.x0 >= NARROW * unit or g0 <= (b.x0 + b.x1) / 2.0 <= g1))
+    if len(left) < 2 or len(right) < 2 or len(boxes) - crossing < 2 * crossing:
         return None
     for side in (left, right):  # a column of text, not a column of page numbers
         if max(b.x1 for b in side) - min(b.x0 for b in side) < MIN_SIDE * width:
