@@ -104,16 +104,20 @@ def render_lines(lines: list[str], size: int = 40, path: Path | None = None, fmt
     return image
 
 
-def cer(expected: str, got: str) -> float:
-    """Character error rate: Levenshtein distance over the expected length."""
-    a, b = expected, got
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance, the textbook way."""
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         cur = [i]
         for j, cb in enumerate(b, 1):
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
-    return prev[-1] / max(1, len(a))
+    return prev[-1]
+
+
+def cer(expected: str, got: str) -> float:
+    """Character error rate: Levenshtein distance over the expected length."""
+    return edit_distance(expected, got) / max(1, len(expected))
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
