@@ -93,6 +93,20 @@ def test_a_file_tesseract_would_see_differently_is_made_upright_and_opaque_first
     assert not os.path.exists(first["args"][0])  # the copies are gone after the request
 
 
+def test_even_light_is_binarised_with_otsu_and_uneven_light_with_sauvola(backend, tmp_path):
+    """A rendered page or a flatbed scan has even light: one global threshold reads it best. A
+    photo's dim corner defeats it: local (Sauvola) thresholds read there."""
+    b, calls = backend
+    even = image(tmp_path / "page.png")
+    photo = PIL.linear_gradient("L").resize((400, 300)).point(lambda v: 255 - v // 2)  # 255 -> 128
+    photo.save(tmp_path / "photo.png")
+    b.infer({"task": "ocr", "images": [even], "dpi": 200})
+    b.infer({"task": "ocr", "images": [str(tmp_path / "photo.png")]})
+    b.infer({"task": "ocr", "images": [even], "options": {"thresholding": "adaptive-otsu"}})
+    methods = [c["args"][c["args"].index("-c") + 1] for c in calls()]
+    assert methods == ["thresholding_method=0", "thresholding_method=2", "thresholding_method=1"]
+
+
 def test_markdown_joins_the_lines_of_a_paragraph(backend, tmp_path):
     b, _ = backend
     answer = b.infer({"task": "ocr", "images": [image(tmp_path / "p.png")], "format": "markdown"})
@@ -100,7 +114,8 @@ def test_markdown_joins_the_lines_of_a_paragraph(backend, tmp_path):
 
 
 @pytest.mark.parametrize("request_", [{"dpi": 5}, {"dpi": "300"}, {"options": {"psm": 99}},
-                                      {"options": {"lang": "xx"}}, {"options": {"lang": "../etc"}}])
+                                      {"options": {"lang": "xx"}}, {"options": {"lang": "../etc"}},
+                                      {"options": {"thresholding": "magic"}}, {"options": {"thresholding": []}}])
 def test_bad_request_settings_are_400s(backend, tmp_path, request_):
     b, calls = backend
     with pytest.raises(BackendError) as info:
@@ -120,7 +135,7 @@ def test_a_corrupt_file_is_the_clients_error_and_never_reaches_tesseract(backend
 
 @pytest.mark.parametrize("options, named", [({"lang": "xx"}, "lang"), ({"psm": 14}, "psm"),
                                             ({"dpi": 20}, "dpi"), ({"omp_thread_limit": 0}, "omp_thread_limit"),
-                                            ({"timeout_s": "soon"}, "timeout_s")])
+                                            ({"timeout_s": "soon"}, "timeout_s"), ({"thresholding": 2}, "thresholding")])
 def test_bad_catalog_options_fail_the_load_naming_the_option(backend, options, named):
     b, _ = backend
     with pytest.raises(OptionError) as info:

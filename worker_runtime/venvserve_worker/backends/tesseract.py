@@ -18,10 +18,12 @@ puts the pieces of a running head and of a table row apart.
 ``tesseract_cmd`` (path of the binary when it is not on PATH), ``timeout_s``
 (per page; 0 = none), ``omp_thread_limit`` (default 1: OpenMP threading is
 ~6x slower on a 2-core machine, and replicas give parallelism instead),
-``dpi`` (resolution of files that store none, default 300).
+``dpi`` (resolution of files that store none, default 300), ``thresholding``
+("auto", "otsu", "adaptive-otsu" or "sauvola"; auto: Sauvola where the
+page's light is uneven, as in a photo, else Otsu).
 
-Request ``options``: ``lang`` (e.g. "deu" or "eng+deu"; must be installed)
-and ``psm`` (0-13). Request key ``dpi``: the render resolution of the pages.
+Request ``options``: ``lang`` (e.g. "deu" or "eng+deu"; must be installed),
+``psm`` (0-13) and ``thresholding``. Request key ``dpi``: the render resolution of the pages.
 """
 
 import os
@@ -48,6 +50,12 @@ MIN_DPI, MAX_DPI = 70, 2400
 DEFAULT_DPI = 300
 # Formats leptonica reads as Pillow does; anything else is re-encoded first.
 NATIVE_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "PPM")
+# Tesseract 5's binarisations: one global Otsu threshold (its default), or local thresholds.
+# "auto": Otsu where the page's light is even (rendered pages, flatbed scans: it reads best
+# there), Sauvola where it is not: a photo's dim corners defeat one global threshold (the
+# corpus's photographed page: CER 0.44 with Otsu, 0.07 with Sauvola; docs/ocr-quality.md).
+THRESHOLDS = {"otsu": 0, "adaptive-otsu": 1, "sauvola": 2}
+UNEVEN_LIGHT = 40  # grey levels between the brightest and the dimmest background of a 4x4 grid
 
 
 class TesseractBackend:
@@ -55,6 +63,7 @@ class TesseractBackend:
         self._cmd = "tesseract"
         self._lang = "eng"
         self._psm: Optional[int] = None
+        self._threshold = "auto"
         self._timeout: Optional[float] = None
         self._dpi = DEFAULT_DPI
         self._env: Dict[str, str] = {}
@@ -69,6 +78,7 @@ class TesseractBackend:
         if not _LANG_RE.match(lang):
             raise OptionError("option 'lang' must look like 'eng' or 'eng+deu' (got %r)" % (lang,))
         self._psm = _options.choice(options, "psm", None, (None,) + tuple(range(14)))
+        self._threshold = _options.choice(options, "thresholding", "auto", ("auto",) + tuple(THRESHOLDS))
         self._timeout = _options.number(options, "timeout_s", 0.0) or None
         self._dpi = int(_options.number(options, "dpi", DEFAULT_DPI, MIN_DPI, MAX_DPI))
         threads = _options.positive_int(options, "omp_thread_limit", 1)
@@ -104,13 +114,17 @@ class TesseractBackend:
 
     def infer(self, request: Dict[str, Any]) -> Dict[str, Any]:
         images, fmt, options = check_ocr_request(request)
-        lang, psm, dpi = self._request_settings(request, options)
+        lang, psm, dpi, threshold = self._request_settings(request, options)
         pages: List[Dict[str, Any]] = []
         work = tempfile.mkdtemp(prefix="venvserve-tesseract-")
         try:
             for n, path in enumerate(images, 1):
-                source, page_dpi = self._source(path, n, dpi, work)
-                lines = self._recognise(source, n, lang, psm, page_dpi, work)
+                source, page_dpi, uneven = self._source(path, n, dpi, work)
+                if threshold == "auto":
+                    method = THRESHOLDS["sauvola" if uneven else "otsu"]
+                else:
+                    method = THRESHOLDS[threshold]
+                lines = self._recognise(source, n, lang, psm, page_dpi, work, method)
                 pages.append({"page": n, "text": render(lines, fmt == "markdown")})
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -131,12 +145,17 @@ class TesseractBackend:
                                 or not MIN_DPI <= dpi <= MAX_DPI):
             raise BackendError("invalid_request", "dpi must be a number from %d to %d (got %r)"
                                % (MIN_DPI, MAX_DPI, dpi), 400)
-        return lang, psm, int(round(dpi)) if dpi is not None else None
+        threshold = options.get("thresholding", self._threshold)
+        if not isinstance(threshold, str) or (threshold != "auto" and threshold not in THRESHOLDS):
+            raise BackendError("invalid_option", "thresholding must be one of auto, %s (got %r)"
+                               % (", ".join(THRESHOLDS), threshold), 400)
+        return lang, psm, int(round(dpi)) if dpi is not None else None, threshold
 
     def _source(self, path: str, page: int, request_dpi: Optional[int], work: str):
-        """(file for tesseract, its resolution): the spooled file itself when tesseract can take
-        it as it is, else an upright, opaque PNG of it. Pillow decodes it fully either way, so a
-        corrupt or truncated file is the client's 400, never a half-read page."""
+        """(file for tesseract, its resolution, whether its light is uneven): the spooled file
+        itself when tesseract can take it as it is, else an upright, opaque PNG of it. Pillow
+        decodes it fully either way, so a corrupt or truncated file is the client's 400, never a
+        half-read page."""
         from PIL import Image
 
         with decoding(page):
@@ -144,24 +163,25 @@ class TesseractBackend:
                 im.load()
                 stored = _stored_dpi(im.info.get("dpi"))
                 dpi = stored or request_dpi or self._dpi
+                uneven = _uneven_light(im)
                 if _native(im):
-                    return path, dpi
+                    return path, dpi, uneven
                 copy = os.path.join(work, "page-%d.png" % page)
                 upright_rgb(im).save(copy, format="PNG", compress_level=1, dpi=(dpi, dpi))
-                return copy, dpi
+                return copy, dpi, uneven
 
     def _recognise(self, source: str, page: int, lang: str, psm: Optional[int], dpi: int,
-                   work: str) -> List[TextLine]:
-        lines = parse(self._tsv(source, page, lang, psm, dpi))
+                   work: str, method: int) -> List[TextLine]:
+        lines = parse(self._tsv(source, page, lang, psm, dpi, method))
         regions = table_regions(lines) if psm is None else []
         if regions:  # tables the page segmentation broke apart: read again as uniform blocks, by rows
-            rereads = [shift(parse(self._tsv(crop, page, lang, 6, dpi)), dx, dy)
+            rereads = [shift(parse(self._tsv(crop, page, lang, 6, dpi, method)), dx, dy)
                        for crop, (dx, dy) in _crops(source, regions, dpi, work)]
             lines = replace(lines, regions, rereads)
         return in_reading_order(lines)
 
-    def _tsv(self, source: str, page: int, lang: str, psm: Optional[int], dpi: int) -> str:
-        args = [source, "stdout", "-l", lang, "--dpi", str(dpi)]
+    def _tsv(self, source: str, page: int, lang: str, psm: Optional[int], dpi: int, method: int) -> str:
+        args = [source, "stdout", "-l", lang, "--dpi", str(dpi), "-c", "thresholding_method=%d" % method]
         if psm is not None:
             args += ["--psm", str(psm)]
         try:
@@ -198,6 +218,26 @@ def _crops(source: str, regions: List[tuple], dpi: int, work: str) -> List[tuple
             canvas.save(path, format="PNG", compress_level=1, dpi=(dpi, dpi))
             out.append((path, (left - margin, top - margin)))
     return out
+
+
+def _uneven_light(im: Any) -> bool:
+    """Does the page's background brightness vary (a photo's vignette, a shadow)? The background
+    of each cell of a 4x4 grid is its 90th-percentile grey, on a thumbnail."""
+    grey = im.convert("L")
+    grey.thumbnail((256, 256))
+    width, height = grey.size
+    backgrounds = []
+    for i in range(4):
+        for j in range(4):
+            cell = grey.crop((i * width // 4, j * height // 4, (i + 1) * width // 4, (j + 1) * height // 4))
+            histogram, seen = cell.histogram(), 0
+            total = sum(histogram)
+            for level in range(255, -1, -1):
+                seen += histogram[level]
+                if seen >= 0.1 * total:
+                    backgrounds.append(level)
+                    break
+    return bool(backgrounds) and max(backgrounds) - min(backgrounds) > UNEVEN_LIGHT
 
 
 def _stored_dpi(dpi: Any) -> Optional[int]:
