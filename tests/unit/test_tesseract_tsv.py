@@ -150,3 +150,13 @@ def test_columns_of_cells_alone_are_left_as_read():
     lines = parse(tsv([codes, hexes]))
     assert table_regions(lines) == []
     assert [line.text for line in in_reading_order(lines)] == ["0%d 2%s" % (53 + i, "BCDEF0"[i]) for i in range(6)]
+
+
+def test_a_page_broken_everywhere_is_read_again_a_bounded_number_of_times():
+    """Ten tables one under the other, each with its vertical garbage: a second reading each
+    would be ten more tesseract calls; the largest four regions are read again."""
+    cells = [[(100, 100 + 400 * n + 40 * i, "0%d" % i) for i in range(4 + n % 3)] for n in range(10)]
+    page = tsv(cells) + "".join(vertical_line(100 + n, 300, 100 + 400 * n, "OMAI") for n in range(10))
+    regions = table_regions(parse(page))
+    assert len(regions) == 4 and regions == sorted(regions, key=lambda r: r[1])
+    assert all(r[3] - r[1] >= 5 * 40 - 20 for r in regions)  # the taller tables, of 5 and 6 rows

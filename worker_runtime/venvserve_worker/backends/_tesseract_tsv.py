@@ -30,6 +30,7 @@ MAX_LINE_SLOPE_GAP = 0.02  # a line whose own slope is this far from the page's 
 MIN_CELL_LINES = 3  # a block of this many lines, narrower than a line of text, is a column of cells
 VERTICAL = 2.0  # a "line" this many times taller than wide is a column of characters read downwards
 MIN_VERTICAL_CHARS = 3
+MAX_REGIONS = 4
 
 
 class TsvLine(NamedTuple):
@@ -166,7 +167,11 @@ def table_regions(lines: List[TsvLine]) -> List[Rect]:
                 break
             region = grown
         regions.append(region)
-    return _merge(regions)
+    # Each region costs a tesseract call: a page that looks broken everywhere is read once more
+    # at most MAX_REGIONS times, the largest regions first.
+    merged = _merge(regions)
+    largest = sorted(merged, key=lambda r: (r[2] - r[0]) * (r[3] - r[1]), reverse=True)[:MAX_REGIONS]
+    return [r for r in merged if r in largest]
 
 
 def replace(lines: List[TsvLine], regions: List[Rect], rereads: List[List[TsvLine]]) -> List[TsvLine]:
