@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import subprocess
 import sys
 import time
@@ -118,6 +119,31 @@ def edit_distance(a: str, b: str) -> int:
 def cer(expected: str, got: str) -> float:
     """Character error rate: Levenshtein distance over the expected length."""
     return edit_distance(expected, got) / max(1, len(expected))
+
+
+class Highest:
+    """Samples ``measure()`` in a thread for as long as the ``with`` block runs: ``most`` is the
+    highest value seen (a process's memory peak, the most workers alive at once)."""
+
+    def __init__(self, measure, interval: float = 0.01, ignore: tuple = ()):
+        self.measure, self.interval, self.ignore = measure, interval, ignore
+        self.most, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self.most = max(self.most, self.measure())
+            except self.ignore:
+                pass
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):

@@ -11,12 +11,11 @@ import io
 import json
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from support import ROOT, image_bytes, pid_alive, render_lines
+from support import ROOT, Highest, image_bytes, pid_alive, render_lines
 
 ECHO = [{"id": "echo", "architecture": "echo", "task": "ocr", "max_concurrency": 4}]
 # Shorter than the defaults so a pathological mutant costs seconds, not a minute.
@@ -42,26 +41,6 @@ def status_kb(pid: int, field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise AssertionError(f"{field} not in /proc/{pid}/status")
-
-
-class PeakRss:
-    """Polls a process's VmRSS in a thread; ``peak`` in kB."""
-
-    def __init__(self, pid: int):
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, status_kb(self.pid, "VmRSS"))
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def ocr(server, data: bytes, name: str, **fields):
@@ -102,7 +81,7 @@ def test_every_hostile_document_gets_2xx_or_a_json_4xx_and_the_gateway_does_not_
     server = server_factory(ECHO, env=ENV)
     warm_up(server)
     idle = status_kb(server.pid, "VmRSS")
-    with PeakRss(server.pid) as rss, ThreadPoolExecutor(4) as pool:
+    with Highest(lambda: status_kb(server.pid, "VmRSS")) as rss, ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda case: (case, ocr(server, case.path.read_bytes(), case.name)), corpus))
     bad = [(c.name, r.status_code, r.text[:200]) for c, r in answers if not answered_properly(r)]
     assert not bad, bad
@@ -116,14 +95,14 @@ def test_every_hostile_document_gets_2xx_or_a_json_4xx_and_the_gateway_does_not_
             assert r.status_code == 200, (case.name, r.text)
     # The gateway's memory did not move: polled peak and kernel high-water within 50 MB of idle.
     hwm = status_kb(server.pid, "VmHWM")
-    assert rss.peak <= idle + 50 * MB, (idle, rss.peak)
+    assert rss.most <= idle + 50 * MB, (idle, rss.most)
     assert hwm <= idle + 50 * MB, (idle, hwm)
     # Same process, still serving; no decoder crash reached it.
     assert server.proc.poll() is None and pid_alive(server.pid)
     assert ocr(server, image_bytes(render_lines(["after"], size=30)), "after.png").status_code == 200
     statuses = sorted({r.status_code for _, r in answers})
     print(f"\n{len(answers)} documents; statuses {statuses}; gateway RSS idle {idle // MB} MB, "
-          f"peak {rss.peak // MB} MB, high-water {hwm // MB} MB")
+          f"peak {rss.most // MB} MB, high-water {hwm // MB} MB")
 
 
 def test_the_gateway_maps_neither_pdfium_nor_pillow_after_ocr(server_factory):

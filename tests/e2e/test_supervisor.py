@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from support import assert_error, pid_alive, wait_until
+from support import Highest, assert_error, pid_alive, wait_until
 
 ECHO = {"id": "echo", "architecture": "echo"}
 
@@ -38,26 +38,9 @@ def descendants_running(pid: int, word: str) -> list[psutil.Process]:
     return found
 
 
-class MostWorkers:
-    """Samples the gateway's live worker processes in a thread for as long as it runs: the most seen."""
-
-    def __init__(self, pid: int):
-        self.pid, self.most, self._stop = pid, 0, threading.Event()
-        self._thread = threading.Thread(target=self._sample)
-
-    def _sample(self):
-        while not self._stop.is_set():
-            with contextlib.suppress(psutil.Error):
-                self.most = max(self.most, len(worker_processes(self.pid)))
-            time.sleep(0.002)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+def most_workers(pid: int) -> Highest:
+    """The most live worker processes the gateway had at once while the block ran."""
+    return Highest(lambda: len(worker_processes(pid)), interval=0.002, ignore=(psutil.Error,))
 
 
 def test_kill_9_of_a_worker_mid_request_answers_502_then_recovers(server_factory):
@@ -198,7 +181,7 @@ def test_one_loaded_model_at_a_time_when_the_budget_says_so(server_factory):
     # Forty swaps back to back: the budget is under test here, not the damping (residency 0).
     server = server_factory([{"id": "a", "architecture": "echo"}, {"id": "b", "architecture": "echo"}],
                             args=("--max-loaded-models", "1"), env={"VENVSERVE_MIN_RESIDENCY_S": "0"})
-    with MostWorkers(server.pid) as seen:
+    with most_workers(server.pid) as seen:
         for round_ in range(20):
             for model in ("a", "b"):
                 answer = server.client.post(f"/v1/models/{model}/infer", json={"round": round_, "m": model})
@@ -228,7 +211,7 @@ def test_200_concurrent_requests_over_three_models_with_room_for_two(server_fact
             else:
                 outcomes["other"] += 1
 
-    with MostWorkers(server.pid) as seen, concurrent.futures.ThreadPoolExecutor(64) as pool:
+    with most_workers(server.pid) as seen, concurrent.futures.ThreadPoolExecutor(64) as pool:
         list(pool.map(one, range(200)))
     print(outcomes)
     assert outcomes["wrong"] == 0 and outcomes["other"] == 0
