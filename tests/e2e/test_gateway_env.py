@@ -21,7 +21,7 @@ from support import image_bytes, render_lines
 
 FORBIDDEN_DISTS = {"numpy", "opencv-python", "opencv-python-headless", "opencv-contrib-python",
                    "onnxruntime", "onnxruntime-gpu", "torch"}
-FORBIDDEN_MODULES = {"numpy", "cv2", "onnxruntime", "torch", "PIL", "pypdfium2"}  # documents decode in decoder processes
+FORBIDDEN_MODULES = {"numpy", "cv2", "onnxruntime", "torch", "PIL", "pypdfium2", "pypdfium2_raw"}  # documents decode in decoder processes
 # Shared objects each of those maps into a process that imports it.
 NATIVE = re.compile(r"/(numpy|cv2|onnxruntime|torch)/|_multiarray_umath|libonnxruntime|libtorch|opencv_python")
 
