@@ -11,8 +11,9 @@ line as hints for markdown.
 
 Its page segmentation (psm 3) also breaks some tables: a column of single
 characters is taken for one vertical line of garbage ("OMAIDUOBRWNRON" for
-ascii(7)'s Char column), beside columns of short cells made blocks of their own. ``table_regions`` finds such places, for the backend to read again
-as one uniform block (psm 6), row by row, and ``replace`` puts those lines in.
+ascii(7)'s Char column), beside columns of short cells made blocks of their
+own. ``table_regions`` finds such places, for the backend to read again as
+one uniform block (psm 6), row by row, and ``replace`` puts those lines in.
 
 Stdlib only.
 """
@@ -217,9 +218,12 @@ def _side_by_side(pieces: List[Rect]) -> List[List[Rect]]:
             i = parent[i]
         return i
 
+    pieces = sorted(pieces, key=lambda r: r[1])
     for i, a in enumerate(pieces):
         for j in range(i + 1, len(pieces)):
             b = pieces[j]
+            if b[1] >= a[3]:
+                break  # this piece and all after it start below ``a``: none overlaps it in height
             height = min(a[3] - a[1], b[3] - b[1])
             if min(a[3], b[3]) - max(a[1], b[1]) >= 0.5 * height and (a[2] <= b[0] or b[2] <= a[0]):
                 parent[root(i)] = root(j)

@@ -119,7 +119,7 @@ class TesseractBackend:
         work = tempfile.mkdtemp(prefix="venvserve-tesseract-")
         try:
             for n, path in enumerate(images, 1):
-                source, page_dpi, uneven = self._source(path, n, dpi, work)
+                source, page_dpi, uneven = self._source(path, n, dpi, work, threshold == "auto")
                 if threshold == "auto":
                     method = THRESHOLDS["sauvola" if uneven else "otsu"]
                 else:
@@ -151,7 +151,7 @@ class TesseractBackend:
                                % (", ".join(THRESHOLDS), threshold), 400)
         return lang, psm, int(round(dpi)) if dpi is not None else None, threshold
 
-    def _source(self, path: str, page: int, request_dpi: Optional[int], work: str):
+    def _source(self, path: str, page: int, request_dpi: Optional[int], work: str, measure_light: bool):
         """(file for tesseract, its resolution, whether its light is uneven): the spooled file
         itself when tesseract can take it as it is, else an upright, opaque PNG of it. Pillow
         decodes it fully either way, so a corrupt or truncated file is the client's 400, never a
@@ -163,7 +163,7 @@ class TesseractBackend:
                 im.load()
                 stored = _stored_dpi(im.info.get("dpi"))
                 dpi = stored or request_dpi or self._dpi
-                uneven = _uneven_light(im)
+                uneven = measure_light and _uneven_light(im)
                 if _native(im):
                     return path, dpi, uneven
                 copy = os.path.join(work, "page-%d.png" % page)
