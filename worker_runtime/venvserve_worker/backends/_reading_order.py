@@ -220,8 +220,7 @@ def find_gutter(boxes: Sequence[Box]) -> Optional[Tuple[float, float]]:
     left, spanning, right = split(boxes, (g0, g1), unit)
     # Every line across the strip counts against it, overfull ones too: prose whose lines a
     # detector cut at different words has no gutter, only a strip most lines cross.
-    crossing = sum(1 for b in boxes if b.x0 < g1 and b.x1 > g0
-                   and (b.x1 - b.x0 >= NARROW * unit or g0 <= (b.x0 + b.x1) / 2.0 <= g1))
+    crossing = sum(1 for b in boxes if _across(b, (g0, g1), unit))
     if len(left) < 2 or len(right) < 2 or len(boxes) - crossing < 2 * crossing:
         return None
     for side in (left, right):  # a column of text, not a column of page numbers
@@ -246,18 +245,20 @@ def split(boxes: Sequence[Box], gutter: Tuple[float, float], unit: float):
     right_width = max(b.x1 for b in boxes) - g1
     left, spanning, right = [], [], []
     for b in boxes:
-        centre = (b.x0 + b.x1) / 2.0
-        crosses = b.x0 < g1 and b.x1 > g0
-        if crosses and b.x1 - b.x0 < NARROW * unit and g0 <= centre <= g1:
-            spanning.append(b)
-        elif crosses and b.x1 - b.x0 >= NARROW * unit and (
+        if not _across(b, gutter, unit):
+            (left if (b.x0 + b.x1) / 2.0 < (g0 + g1) / 2.0 else right).append(b)
+        elif b.x1 - b.x0 < NARROW * unit or (
                 g0 - b.x0 >= MIN_REACH * left_width and b.x1 - g1 >= MIN_REACH * right_width):
             spanning.append(b)
-        elif (b.x0 < g0 if crosses else centre < (g0 + g1) / 2.0):
-            left.append(b)
         else:
-            right.append(b)
+            (left if b.x0 < g0 else right).append(b)
     return left, spanning, right
+
+
+def _across(b: Box, gutter: Tuple[float, float], unit: float) -> bool:
+    """Does the box cross the strip: a wide one through it, or a narrow one centred in it?"""
+    g0, g1 = gutter
+    return b.x0 < g1 and b.x1 > g0 and (b.x1 - b.x0 >= NARROW * unit or g0 <= (b.x0 + b.x1) / 2.0 <= g1)
 
 
 def margin_rows(boxes: Sequence[Box], left: set, right: set) -> set:
