@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from venvserve_worker.backends.base import BackendError, OptionError
-from venvserve_worker.backends.tesseract import TesseractBackend, tsv_lines
+from venvserve_worker.backends._tesseract_tsv import tsv_lines
+from venvserve_worker.backends.tesseract import TesseractBackend
 
 PIL = pytest.importorskip("PIL.Image")
 

@@ -37,7 +37,6 @@ from typing import Any, Dict, List, Optional
 from . import _options
 from ._layout import TextLine, render
 from ._tesseract_tsv import in_reading_order, parse, replace, shift, table_regions
-from ._tesseract_tsv import tsv_lines  # noqa: F401 (tesseract's own order, for comparison)
 from ._ocr_common import check_ocr_request, decoding, package_versions, upright_rgb
 from .base import BackendError, LoadError, OptionError
 
