@@ -20,7 +20,7 @@ by region in reading order.
 import io
 from pathlib import Path
 
-from .corpus import ROOT, run
+from .corpus import ROOT, run, text_layer
 
 OUT = ROOT / "tests" / "e2e" / "pages"
 DPI = 200
@@ -45,21 +45,12 @@ def crop_png(pdf: Path, box) -> bytes:
     return out.getvalue()
 
 
-def crop_text(pdf: Path, regions) -> str:
-    parts = []
-    for x, y, w, h in regions:
-        args = ["pdftotext", "-layout", "-enc", "UTF-8", "-r", "72", "-x", str(int(x)), "-y", str(int(y)),
-                "-W", str(int(w)), "-H", str(int(h)), str(pdf), "-"]
-        parts.append(run(args).stdout.decode().strip("\n\f"))
-    return "\n".join(parts) + "\n"
-
-
 def fixtures(pages, out: Path = OUT) -> Path:
     by_name = {page["name"]: page for page in pages}
     out.mkdir(parents=True, exist_ok=True)
     for name, (source, box, regions) in CROPS.items():
         pdf = Path(by_name[source]["path"])
         (out / (name + ".png")).write_bytes(crop_png(pdf, box))
-        (out / (name + ".txt")).write_text(crop_text(pdf, regions))
+        (out / (name + ".txt")).write_text(text_layer(pdf, 1, regions))
         print(name, (out / (name + ".png")).stat().st_size, "bytes")
     return out
