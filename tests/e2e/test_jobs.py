@@ -104,7 +104,8 @@ def test_a_page_whose_worker_crashes_once_succeeds(echo, tmp_path):
     assert [p["text"] for p in pages] == [expected(n) for n in range(1, 7)]
     assert tally_runs(tally).count("3") == 2
     metrics = echo.client.get("/metrics").text
-    assert "venvserve_job_page_retries_total 1.0" in metrics
+    assert "venvserve_job_page_retries_total 1.0" in metrics, [
+        line for line in metrics.splitlines() if line.startswith("venvserve_job_page_retries")]
 
 
 def test_a_page_that_always_crashes_fails_alone(echo, tmp_path):

@@ -79,6 +79,31 @@ def test_a_crash_inside_a_request_is_a_502_with_the_workers_last_words(server_fa
     assert server.client.post("/v1/models/echo/infer", json={"n": 1}).status_code == 200
 
 
+def test_a_request_queued_behind_a_crash_gets_a_new_worker_not_the_dead_one(server_factory):
+    """The crashing request's slot is handed on only once the worker is known to be gone: the
+    request queued behind it waits for a new worker instead of meeting the dead one (a job's
+    next page once failed as a second crash this way)."""
+    server = server_factory([ECHO])
+    pid = server.client.post("/v1/models/echo/infer", json={}).json()["pid"]
+
+    def post(body):
+        return httpx.post(server.url + "/v1/models/echo/infer", json=body, timeout=60)
+
+    queued = lambda n: server.client.get("/v1/status").json()["models"]["echo"]["queued"] == n  # noqa: E731
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        busy = pool.submit(post, {"sleep_s": 1.0})
+        wait_until(lambda: server.client.get("/v1/status").json()["workers"][0]["in_flight"] == 1)
+        crash = pool.submit(post, {"crash": True})
+        wait_until(lambda: queued(1))
+        after = pool.submit(post, {"n": 3})
+        wait_until(lambda: queued(2))
+        assert busy.result().status_code == 200
+        assert_error(crash.result(), 502, "worker_crashed")
+        answer = after.result()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["pid"] not in (pid, None)
+
+
 def test_a_backend_exception_is_a_json_error_and_the_worker_keeps_serving(server_factory):
     server = server_factory([ECHO])
     pid = server.client.post("/v1/models/echo/infer", json={}).json()["pid"]

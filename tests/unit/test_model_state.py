@@ -49,6 +49,10 @@ class FakeProcess:
     async def wait(self) -> int:
         return await asyncio.shield(self.exited)
 
+    @property
+    def returncode(self) -> int | None:
+        return self.exited.result() if self.exited.done() else None
+
     def exit(self, code: int) -> None:
         if not self.exited.done():
             self.exited.set_result(code)

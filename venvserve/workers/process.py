@@ -104,6 +104,11 @@ class WorkerProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    @property
+    def returncode(self) -> int | None:
+        """Its exit status once the process has ended (reaped), else None."""
+        return self.proc.returncode if self.proc else None
+
     def tail(self, n: int = 15) -> list[str]:
         return self.output.tail(n)
 

@@ -41,10 +41,11 @@ class Router:
         return sum(1 for w in self.waiters if not w.future.done())
 
     def pick(self) -> Worker | None:
-        """The least busy routable worker with a free slot; the least recently used on a tie."""
+        """The least busy routable worker with a free slot; the least recently used on a tie.
+        A worker whose process has ended is skipped though its exit is still in the actor's mailbox."""
         best = None
         for w in self.workers:
-            if w.state in ROUTABLE and len(w.calls) < self.max_concurrency:
+            if w.state in ROUTABLE and len(w.calls) < self.max_concurrency and not w.exited:
                 if best is None or (len(w.calls), w.last_used) < (len(best.calls), best.last_used):
                     best = w
         return best

@@ -137,11 +137,13 @@ class Supervisor:
                 queued = waited - load - env_build
             try:
                 return await exchange(worker, timeout)
+            except WorkerGone as exc:
+                # Before its slot is given back: crash_error waits for the process to end, so the
+                # next request in line is not handed the dead worker (pick() skips it).
+                raise await crash_error(worker, exc) from None
             finally:
                 actor.release(worker, asyncio.current_task())
                 self.emit(events.RequestDone(model_id, queued, time.perf_counter() - t1, env_build, load))
-        except WorkerGone as exc:
-            raise await crash_error(worker, exc) from None
         except GatewayTimeout:
             if worker is not None:
                 log.warning("model %s: request timed out after %.0fs on pid %s; replacing the worker",

@@ -39,6 +39,11 @@ class Worker:
         return self.process.pid
 
     @property
+    def exited(self) -> bool:
+        """Its process has ended, whether or not its actor has heard yet."""
+        return self.process.returncode is not None
+
+    @property
     def in_flight(self) -> int:
         return len(self.calls)
 
